@@ -1,0 +1,86 @@
+"""Argument checks shared by edulib's public functions.
+
+Each check raises at the public boundary with the argument's name, what was expected and what
+was received, instead of letting a broadcasting accident or a NaN travel deeper.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+
+def as_float_array(xp: ModuleType, x: Any, name: str, dtype: Any = None) -> Any:
+    """``x`` as a real floating array of ``xp`` (integers and lists become float64)."""
+    try:
+        arr = xp.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of numbers, received {type(x).__name__}") from exc
+    if dtype is not None:
+        return xp.astype(arr, dtype) if arr.dtype != dtype else arr
+    if xp.isdtype(arr.dtype, "real floating"):
+        return arr
+    if xp.isdtype(arr.dtype, ("integral", "bool")):
+        return xp.astype(arr, xp.float64)
+    raise TypeError(f"{name} must hold real numbers, received dtype {arr.dtype}")
+
+
+def as_int_array(xp: ModuleType, x: Any, name: str) -> Any:
+    """``x`` as an integer array of ``xp``; floats are refused (labels are class indices)."""
+    arr = xp.asarray(x)
+    if not xp.isdtype(arr.dtype, "integral"):
+        raise TypeError(
+            f"{name} must hold integer class indices, received dtype {arr.dtype}"
+        )
+    return arr
+
+
+def check_finite(xp: ModuleType, x: Any, name: str) -> None:
+    if not bool(xp.all(xp.isfinite(x))):
+        bad = int(xp.sum(xp.astype(~xp.isfinite(x), xp.int64)))
+        raise ValueError(
+            f"{name} must be finite, received {bad} non-finite value(s) (NaN or inf) "
+            f"in an array of shape {tuple(x.shape)}"
+        )
+
+
+def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{name_b} must have the shape of {name_a} {tuple(a.shape)}, "
+            f"received {tuple(b.shape)}"
+        )
+
+
+def check_ndim(x: Any, ndim: int, name: str, meaning: str) -> None:
+    if x.ndim != ndim:
+        raise ValueError(
+            f"{name} must be {ndim}-D ({meaning}), received shape {tuple(x.shape)}"
+        )
+
+
+def check_nonempty(x: Any, name: str) -> None:
+    if math.prod(x.shape) == 0:
+        raise ValueError(f"{name} must not be empty, received shape {tuple(x.shape)}")
+
+
+def check_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a float inside the stated interval, else a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(
+        value, "__float__"
+    ):
+        raise TypeError(f"{name} must be a number, received {type(value).__name__}")
+    v = float(value)
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    ok = math.isfinite(v)
+    if low is not None:
+        ok = ok and (v > low if low_open else v >= low)
+    if high is not None:
+        ok = ok and (v < high if high_open else v <= high)
+    if not ok:
+        raise ValueError(f"{name} must be in {interval}, received {value!r}")
+    return v

@@ -1,0 +1,59 @@
+"""Shared fixtures: every numeric test runs once per available array backend.
+
+``numpy`` and ``array_api_strict`` always run (the latter proves the code uses only the array
+API standard); ``cupy`` runs where a GPU answers a tiny allocation and is skipped, with the
+reason printed in the summary (``-rs``), everywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+
+from edulib.backend import available_backends, get_namespace
+
+matplotlib.use("Agg")
+
+BACKENDS = available_backends()
+
+
+def pytest_report_header(config):
+    lines = []
+    for name, reason in BACKENDS.items():
+        lines.append(f"edulib backend {name}: {'available' if not reason else 'skipped: ' + reason}")
+    return lines
+
+
+@pytest.fixture(params=list(BACKENDS))
+def xp(request):
+    """The array namespace under test: numpy, array_api_strict or cupy."""
+    reason = BACKENDS[request.param]
+    if reason:
+        pytest.skip(f"backend {request.param} unavailable: {reason}")
+    return get_namespace(request.param)
+
+
+@pytest.fixture
+def to_np():
+    from edulib.backend import to_numpy
+
+    return to_numpy
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+os.environ.setdefault("MPLBACKEND", "Agg")
