@@ -181,7 +181,10 @@ class Model:
         y = self._check_y(xp, X, y, params)
         out, cache = self._forward(xp, params, X)
         loss_fn = softmax_cross_entropy if self.task == "classification" else mse
-        value, d_out = loss_fn.value_and_grad(out, y)
+        if need_grad:
+            value, d_out = loss_fn.value_and_grad(out, y)
+        else:
+            value = loss_fn(out, y)
         lam = self.weight_decay
         if lam:
             value = value + self.penalty(params)

@@ -7,8 +7,6 @@ reason printed in the summary (``-rs``), everywhere else.
 
 from __future__ import annotations
 
-import os
-
 import matplotlib
 import numpy as np
 import pytest
@@ -55,5 +53,3 @@ def _close_figures():
 
     plt.close("all")
 
-
-os.environ.setdefault("MPLBACKEND", "Agg")

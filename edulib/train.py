@@ -1,0 +1,411 @@
+r"""One training loop for every optimizer, and the same loop on a 2-D test surface.
+
+:func:`train` runs full-batch gradient descent (``batch_size=None``), stochastic gradient
+descent (``batch_size=1``) or mini-batch SGD (``batch_size=B``, reshuffled every epoch from
+``seed``), and records everything a loss-curve plot needs in a :class:`History`.
+
+:func:`run_on_surface` runs an optimizer on a 2-D function ``f(x)``, ``x`` of shape (2,), and
+returns the path :math:`x_0, x_1, \dots` for a contour plot.
+
+Both stop, with one clear message, when the optimizer diverges (the loss becomes NaN/inf or
+grows far beyond where it started) instead of flooding the notebook with overflow warnings.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _checks as chk
+from .backend import array_namespace, to_numpy
+from .backend import rng as make_rng
+from .optim import Optimizer
+
+__all__ = [
+    "DivergenceWarning",
+    "History",
+    "SurfaceRun",
+    "batch_indices",
+    "clip_grad_norm",
+    "global_norm",
+    "run_on_surface",
+    "train",
+]
+
+
+class DivergenceWarning(UserWarning):
+    """Issued once when :func:`train` stops because the loss diverged (``on_diverge="warn"``)."""
+
+
+@dataclass
+class History:
+    """What happened during :func:`train`.
+
+    Per step (``len == steps``): ``loss`` (the mini-batch loss *before* the update), ``lr``
+    (the learning rate used) and ``grad_norm`` (global gradient norm, before clipping).
+
+    Per evaluation (at initialisation, after every epoch, and once more when training stops
+    early with ``max_steps`` or a callback): ``epoch_steps`` (steps done so far), ``train_loss``,
+    ``val_loss``, ``train_acc``, ``val_acc`` (empty when the model has no ``accuracy`` / no
+    validation data) and ``time`` (cumulative seconds spent in training steps, evaluation
+    excluded). So ``train_loss[0]`` is the loss at initialisation and ``train_loss[e]`` the
+    loss after ``e`` epochs.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    epoch_steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    steps: int = 0
+    epochs: int = 0
+    diverged: bool = False
+    stop_reason: str = ""
+    message: str = ""
+
+    def __repr__(self) -> str:
+        parts = [f"epochs={self.epochs}", f"steps={self.steps}"]
+        if self.train_loss:
+            parts.append(f"train_loss={self.train_loss[-1]:.4g}")
+        if self.val_loss:
+            parts.append(f"val_loss={self.val_loss[-1]:.4g}")
+        if self.val_acc:
+            parts.append(f"val_acc={self.val_acc[-1]:.4f}")
+        parts.append(f"diverged={self.diverged}")
+        return f"History({', '.join(parts)})"
+
+
+class SurfaceRun(NamedTuple):
+    """The result of :func:`run_on_surface` (NumPy arrays, ready to plot).
+
+    ``xs`` (k+1, 2): the points :math:`x_0 \\dots x_k`; ``values`` (k+1,): :math:`f(x_t)`;
+    ``grads`` (k+1, 2): :math:`\\nabla f(x_t)`. ``k`` is ``steps`` unless the run diverged, in
+    which case the last point is the one that showed it (its value may be inf or NaN).
+    """
+
+    xs: np.ndarray
+    values: np.ndarray
+    grads: np.ndarray
+    diverged: bool
+    message: str
+
+
+# ------------------------------------------------------------------------------ helpers
+def global_norm(grads: Mapping[str, Any]) -> float:
+    r"""Global norm :math:`\sqrt{\sum_k \lVert g_k \rVert^2}` over every array of ``grads``."""
+    total = 0.0
+    for g in grads.values():
+        if g is None:
+            continue
+        xp = array_namespace(g)
+        total += float(xp.sum(g * g))
+    return math.sqrt(total)
+
+
+def clip_grad_norm(grads: Mapping[str, Any], max_norm: float) -> tuple[dict[str, Any], float]:
+    r"""Rescale ``grads`` so their global norm is at most ``max_norm`` (as PyTorch's
+    ``clip_grad_norm_``: :math:`g \leftarrow g \cdot \min(1, \text{max\_norm}/(\lVert g\rVert +
+    10^{-6}))`). Returns the new dict (the input is not modified) and the norm before clipping."""
+    chk.check_number(max_norm, "max_norm", low=0.0, low_open=True)
+    norm = global_norm(grads)
+    coef = min(1.0, float(max_norm) / (norm + 1e-6))
+    if coef >= 1.0:
+        return dict(grads), norm
+    return {k: (None if g is None else g * coef) for k, g in grads.items()}, norm
+
+
+def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | None = None,
+                  shuffle: bool = True) -> list[np.ndarray]:
+    """The index arrays of one epoch: ``ceil(n / batch_size)`` batches covering ``0..n-1`` once.
+
+    With ``shuffle`` the order is ``rng.permutation(n)``; the last batch is smaller when
+    ``batch_size`` does not divide ``n`` (PyTorch's ``drop_last=False``). ``batch_size=None``
+    gives one batch of everything, in order.
+    """
+    if batch_size is None:
+        return [np.arange(n)]
+    order = (rng if rng is not None else make_rng(0)).permutation(n) if shuffle else np.arange(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _to_namespace(xp: ModuleType, a: Any) -> Any:
+    try:
+        if array_namespace(a) is xp:
+            return a
+    except TypeError:
+        pass
+    return xp.asarray(to_numpy(a))
+
+
+def _unpack(data: Any) -> tuple[Any, Any, Any, Any]:
+    if all(hasattr(data, k) for k in ("X_train", "X_val", "y_train", "y_val")):
+        return data.X_train, data.y_train, data.X_val, data.y_val
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1], None, None
+    raise TypeError(
+        "data must be an edulib.data.Split (X_train, X_val, y_train, y_val) or a pair (X, y), "
+        f"received {type(data).__name__}"
+    )
+
+
+# ------------------------------------------------------------------------------ train
+def train(
+    model: Any,
+    params: MutableMapping[str, Any],
+    optimizer: Optimizer,
+    data: Any,
+    epochs: int = 10,
+    batch_size: int | None = None,
+    seed: int = 0,
+    shuffle: bool = True,
+    max_steps: int | None = None,
+    clip_norm: float | None = None,
+    callback: Callable[[int, float, MutableMapping[str, Any], History], bool | None] | None = None,
+    diverge_factor: float = 1e6,
+    on_diverge: str = "warn",
+    verbose: bool = False,
+) -> History:
+    r"""Train ``params`` (updated in place) of ``model`` with ``optimizer`` on ``data``.
+
+    Each step takes a batch :math:`B`, computes :math:`L_B(\theta)` and its gradient with
+    ``model.loss_and_grad(params, X_B, y_B)``, optionally clips the gradient to global norm
+    ``clip_norm``, and calls ``optimizer.step(grads)``.
+
+    - ``model``: has ``loss_and_grad(params, X, y) -> (loss, grads)``, ``loss(params, X, y)``
+      and optionally ``accuracy(params, X, y)``.
+    - ``optimizer``: built on the same dict, e.g. ``SGD(params, lr=0.1)``.
+    - ``data``: an :class:`edulib.data.Split` or a pair ``(X, y)`` (no validation), arrays of any
+      backend: they are moved to the backend of ``params`` (and floats cast to its dtype).
+    - ``batch_size``: ``None`` full batch (GD), ``1`` SGD, ``B`` mini-batches; every epoch has
+      ``ceil(N / B)`` steps and sees each example once, in an order drawn from ``seed``.
+    - ``max_steps``: stop after that many steps in total (mid-epoch if need be).
+    - ``callback(step, loss, params, history)`` runs after each step; returning ``True`` stops.
+    - Divergence: when a batch loss or gradient is NaN/inf or the loss exceeds
+      ``diverge_factor * max(|L_0|, 1)`` (:math:`L_0` the first batch loss), training stops
+      before the update, ``history.diverged`` is set and ``history.message`` says what happened;
+      ``on_diverge`` is ``"warn"`` (one :class:`DivergenceWarning`), ``"stop"`` (silent) or
+      ``"raise"`` (``FloatingPointError``).
+    """
+    if not hasattr(model, "loss_and_grad") or not hasattr(model, "loss"):
+        raise TypeError(
+            "model must have loss_and_grad(params, X, y) and loss(params, X, y), "
+            f"received {type(model).__name__}"
+        )
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be an edulib.optim.Optimizer, received {type(optimizer).__name__}"
+        )
+    if optimizer.params is not params:
+        raise ValueError(
+            "optimizer must be built on this params dict, e.g. SGD(params, lr=0.1); "
+            "received an optimizer holding a different dict"
+        )
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0, received {epochs!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be None or an int >= 1, received {batch_size!r}")
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 0):
+        raise ValueError(f"max_steps must be None or an int >= 0, received {max_steps!r}")
+    if on_diverge not in ("warn", "stop", "raise"):
+        raise ValueError(f"on_diverge must be 'warn', 'stop' or 'raise', received {on_diverge!r}")
+    chk.check_number(diverge_factor, "diverge_factor", low=1.0)
+    if clip_norm is not None:
+        chk.check_number(clip_norm, "clip_norm", low=0.0, low_open=True)
+
+    xp = array_namespace(*params.values())
+    dtypes = {p.dtype for p in params.values()}
+    float_dtype = dtypes.pop() if len(dtypes) == 1 else None
+
+    def prepare(a: Any) -> Any:
+        if a is None:
+            return None
+        a = _to_namespace(xp, a)
+        if float_dtype is not None and xp.isdtype(a.dtype, "real floating") \
+                and a.dtype != float_dtype:
+            a = xp.astype(a, float_dtype)
+        return a
+
+    X_tr, y_tr, X_va, y_va = (prepare(a) for a in _unpack(data))
+    n = int(X_tr.shape[0])
+    if int(y_tr.shape[0]) != n:
+        raise ValueError(f"y_train must have X_train.shape[0] = {n} entries, "
+                         f"received {y_tr.shape[0]}")
+    if n == 0:
+        raise ValueError("X_train must hold at least one example, received 0")
+    has_acc = hasattr(model, "accuracy")
+    hist = History()
+    g = make_rng(seed)
+    elapsed = 0.0
+
+    def evaluate() -> None:
+        hist.epoch_steps.append(hist.steps)
+        hist.time.append(elapsed)
+        hist.train_loss.append(float(model.loss(params, X_tr, y_tr)))
+        if has_acc:
+            hist.train_acc.append(float(model.accuracy(params, X_tr, y_tr)))
+        if X_va is not None:
+            hist.val_loss.append(float(model.loss(params, X_va, y_va)))
+            if has_acc:
+                hist.val_acc.append(float(model.accuracy(params, X_va, y_va)))
+        if verbose:
+            line = f"epoch {hist.epochs:3d}  step {hist.steps:5d}  train loss {hist.train_loss[-1]:.4f}"
+            if hist.val_loss:
+                line += f"  val loss {hist.val_loss[-1]:.4f}"
+            if hist.val_acc:
+                line += f"  val acc {hist.val_acc[-1]:.4f}"
+            print(line)
+
+    def stop(reason: str, message: str) -> History:
+        hist.stop_reason, hist.message = reason, message
+        if reason in ("max_steps", "callback") and hist.epoch_steps[-1] != hist.steps:
+            with np.errstate(all="ignore"):
+                evaluate()
+        return hist
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        evaluate()
+        threshold = math.inf
+        for epoch in range(epochs):
+            if max_steps is not None and hist.steps >= max_steps:
+                return stop("max_steps", f"stopped after max_steps={max_steps} steps")
+            t0 = time.perf_counter()
+            if batch_size is None or (batch_size >= n and not shuffle):
+                batches: list[Any] = [None]
+            else:
+                order = g.permutation(n) if shuffle else np.arange(n)
+                order_dev = xp.asarray(order)
+                batches = [order_dev[i:min(i + batch_size, n)] for i in range(0, n, batch_size)]
+            for idx in batches:
+                if max_steps is not None and hist.steps >= max_steps:
+                    elapsed += time.perf_counter() - t0
+                    return stop("max_steps", f"stopped after max_steps={max_steps} steps")
+                if idx is None:
+                    Xb, yb = X_tr, y_tr
+                else:
+                    Xb, yb = xp.take(X_tr, idx, axis=0), xp.take(y_tr, idx, axis=0)
+                lr = float(getattr(optimizer, "lr", math.nan))
+                loss_arr, grads = model.loss_and_grad(params, Xb, yb)
+                loss = float(loss_arr)
+                gnorm = global_norm(grads)
+                if hist.steps == 0:
+                    threshold = float(diverge_factor) * max(abs(loss), 1.0)
+                if not (math.isfinite(loss) and math.isfinite(gnorm)) or loss > threshold:
+                    elapsed += time.perf_counter() - t0
+                    hist.epochs = epoch
+                    hist.diverged = True
+                    what = ("the gradient is not finite" if math.isfinite(loss)
+                            else "the loss is not finite")
+                    if math.isfinite(loss) and loss > threshold:
+                        what = (f"the loss {loss:.4g} exceeds {float(diverge_factor):.0e} x "
+                                f"the initial loss {hist.loss[0]:.4g}")
+                    msg = (f"diverged at step {hist.steps} (epoch {epoch}): {what}; "
+                           f"lr={lr:g} is probably too large, try a smaller one")
+                    hist.stop_reason, hist.message = "diverged", msg
+                    if on_diverge == "warn":
+                        warnings.warn(msg, DivergenceWarning, stacklevel=2)
+                    elif on_diverge == "raise":
+                        raise FloatingPointError(msg)
+                    return hist
+                hist.loss.append(loss)
+                hist.lr.append(lr)
+                hist.grad_norm.append(gnorm)
+                if clip_norm is not None:
+                    grads, _ = clip_grad_norm(grads, clip_norm)
+                optimizer.step(grads)
+                hist.steps += 1
+                if callback is not None and callback(hist.steps, loss, params, hist):
+                    elapsed += time.perf_counter() - t0
+                    hist.epochs = epoch
+                    return stop("callback", f"stopped by the callback at step {hist.steps}")
+            elapsed += time.perf_counter() - t0
+            hist.epochs = epoch + 1
+            evaluate()
+    hist.stop_reason = "completed"
+    hist.message = f"completed {hist.epochs} epoch(s), {hist.steps} step(s)"
+    return hist
+
+
+# ------------------------------------------------------------------------------ 2-D surfaces
+def run_on_surface(
+    surface: Any,
+    optimizer: Callable[..., Optimizer],
+    x0: Any,
+    steps: int = 100,
+    blowup: float = 1e6,
+    on_diverge: str = "stop",
+    **optimizer_kwargs: Any,
+) -> SurfaceRun:
+    r"""Run ``optimizer`` for ``steps`` steps on a 2-D ``surface`` from ``x0``.
+
+    ``surface`` has ``f(x)`` and ``grad(x)`` for ``x`` of shape (2,); ``optimizer`` is an
+    optimizer class (``SGD``) called as ``optimizer({"x": x}, **optimizer_kwargs)``, or any
+    factory ``params -> Optimizer``. Each step records :math:`x_t`, :math:`f(x_t)` and
+    :math:`\nabla f(x_t)`, then lets the optimizer update :math:`x`.
+
+    Divergence (a NaN/inf value, gradient or point, or :math:`\lVert x_t\rVert >` ``blowup``
+    :math:`\cdot\max(\lVert x_0\rVert, 1)`) stops the run early: ``diverged=True`` and a message;
+    ``on_diverge="stop"`` (default, silent: widgets call this on every slider move), ``"warn"``
+    or ``"raise"``.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, received {steps!r}")
+    if on_diverge not in ("warn", "stop", "raise"):
+        raise ValueError(f"on_diverge must be 'warn', 'stop' or 'raise', received {on_diverge!r}")
+    chk.check_number(blowup, "blowup", low=0.0, low_open=True)
+    xp = array_namespace(x0)
+    x = chk.as_float_array(xp, x0, "x0")
+    if tuple(x.shape) != (2,):
+        raise ValueError(f"x0 must have shape (2,), received {tuple(x.shape)}")
+    chk.check_finite(xp, x, "x0")
+    x = xp.asarray(x, copy=True)
+    params = {"x": x}
+    opt = optimizer(params, **optimizer_kwargs)
+    if not isinstance(opt, Optimizer):
+        raise TypeError(
+            "optimizer must be an Optimizer class or a factory returning one, "
+            f"received {type(opt).__name__}"
+        )
+    xs, values, grads = [], [], []
+    bound = float(blowup) * max(float(np.linalg.norm(to_numpy(x))), 1.0)
+    diverged, message = False, f"completed {steps} step(s)"
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for t in range(steps + 1):
+            xn = np.array(to_numpy(params["x"]), dtype=np.float64)
+            if hasattr(surface, "value_and_grad"):
+                v_arr, gr = surface.value_and_grad(params["x"])
+            else:
+                v_arr, gr = surface.f(params["x"]), surface.grad(params["x"])
+            v = float(v_arr)
+            gn = np.array(to_numpy(gr), dtype=np.float64).reshape(-1)
+            xs.append(xn)
+            values.append(v)
+            grads.append(gn)
+            ok = (math.isfinite(v) and bool(np.all(np.isfinite(xn)))
+                  and bool(np.all(np.isfinite(gn))))
+            if not ok or float(np.linalg.norm(xn)) > bound:
+                diverged = True
+                what = ("|x| grew beyond " + f"{bound:.3g}") if ok else "a value became NaN/inf"
+                message = (f"diverged at step {t}: {what}; lr={float(opt.lr):g} "
+                           "is probably too large, try a smaller one")
+                break
+            if t == steps:
+                break
+            opt.step({"x": gr})
+    if diverged and on_diverge == "warn":
+        warnings.warn(message, DivergenceWarning, stacklevel=2)
+    elif diverged and on_diverge == "raise":
+        raise FloatingPointError(message)
+    return SurfaceRun(np.stack(xs), np.asarray(values), np.stack(grads), diverged, message)
