@@ -59,7 +59,8 @@ def train_val_split(X: np.ndarray, y: np.ndarray, val_fraction: float = 0.2,
 
 def regression_with_outliers(n: int = 60, n_outliers: int = 6, slope: float = 2.0,
                              intercept: float = 1.0, noise: float = 0.5,
-                             outlier_shift: float = 15.0, seed: int = 0):
+                             outlier_shift: float = 15.0,
+                             seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points on ``y = slope*x + intercept`` plus Gaussian noise, ``n_outliers`` of them
     pushed up by ``outlier_shift`` (all at the right end, where they pull a fit the most).
 
