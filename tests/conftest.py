@@ -7,15 +7,23 @@ reason printed in the summary (``-rs``), everywhere else.
 
 from __future__ import annotations
 
+import os
+
 import matplotlib
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from edulib.backend import available_backends, get_namespace
 
 matplotlib.use("Agg")
 
 BACKENDS = available_backends()
+
+# Hypothesis draws the same examples on every run (set HYPOTHESIS_PROFILE=explore to search anew).
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 def pytest_report_header(config):
