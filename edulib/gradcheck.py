@@ -138,7 +138,7 @@ class GradcheckResult:
             return head
         lines = [head, f"{len(self.mismatches)} entries disagree (worst first):"]
         for where, a, n in self.mismatches[:10]:
-            lines.append(f"  {where}: analytic {a:+.6e}  numerical {n:+.6e}  diff {a - n:+.2e}")
+            lines.append(f"  {where}: analytic {a:+.4e}  numerical {n:+.4e}  diff {a - n:+.2e}")
         if len(self.mismatches) > 10:
             lines.append(f"  ... and {len(self.mismatches) - 10} more")
         return "\n".join(lines)
