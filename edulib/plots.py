@@ -7,12 +7,17 @@ Every function takes ``ax=None`` (a new figure is made when it is None), returns
 Chapter 01 (losses): :func:`plot_residual_losses` (loss or its gradient against the residual),
 :func:`plot_line_fits` (data, outliers and fitted lines), :func:`plot_margin_losses`
 (classification losses against the margin :math:`m = y\,s` or against :math:`p_\text{true}`).
+
+Chapter 02 (gradient descent): :func:`plot_contour` (contours of a 2-D surface of
+:mod:`edulib.functions`, critical points marked), :func:`plot_trajectory` (an optimizer's path
+:math:`x_0, x_1, \dots` with its start and end marked), :func:`contour_levels`;
+:func:`plot_loss_curves` (several training runs on one axis, against steps, epochs or time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,13 +25,22 @@ import numpy as np
 from .backend import to_numpy
 from .losses import Loss
 
+if TYPE_CHECKING:
+    from .train import History
+
 __all__ = [
     "COLORS",
+    "contour_levels",
     "get_ax",
     "loss_color",
+    "loss_curve_data",
+    "plot_loss_curves",
     "plot_line_fits",
+    "plot_contour",
     "plot_margin_losses",
     "plot_residual_losses",
+    "plot_trajectory",
+    "trajectory_data",
     "residual_curve",
     "margin_curve",
 ]
@@ -44,6 +58,9 @@ COLORS: dict[str, str] = {
     "data": "#7f7f7f",
     "outlier": "#e377c2",
     "truth": "#000000",
+    "trajectory": "#d62728",
+    "minimum": "#000000",
+    "saddle": "#7f7f7f",
 }
 _CYCLE = ["#17becf", "#bcbd22", "#e377c2", "#7f7f7f"]
 
@@ -196,5 +213,201 @@ def plot_margin_losses(losses: Sequence[Loss] | Mapping[str, Loss], m: Any = Non
     else:
         _style(ax, r"probability of the true class $p_\mathrm{true} = \sigma(m)$", "loss")
         ax.set_xlim(0.0, 1.0)
+    ax.legend(frameon=False, fontsize="small")
+    return lines
+
+
+# --------------------------------------------------------------------------- surfaces (ch. 02)
+def contour_levels(Z: Any, levels: int = 20, log: bool = False,
+                   f_min: float | None = None) -> np.ndarray:
+    r"""``levels`` increasing contour levels over the finite values of ``Z``.
+
+    Linear: evenly spaced strictly between :math:`\min Z` and :math:`\max Z`. Log
+    (``log=True``, for steep valleys): :math:`f_\min + g_i` with :math:`g_i` geometrically
+    spaced from :math:`10^{-4}\,(\max Z - f_\min)` (or the smallest positive gap on the grid,
+    whichever is larger) to :math:`\max Z - f_\min`; :math:`f_\min` defaults to :math:`\min Z`.
+    """
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+        raise ValueError(f"levels must be an int >= 2, received {levels!r}")
+    z = np.asarray(to_numpy(Z), dtype=np.float64)
+    z = z[np.isfinite(z)]
+    if z.size == 0:
+        raise ValueError("Z must contain finite values, received none")
+    lo, hi = float(z.min()), float(z.max())
+    if hi <= lo:
+        raise ValueError(f"Z must not be constant to draw contours, received all values = {lo:g}")
+    if not log:
+        return np.linspace(lo, hi, int(levels) + 2)[1:-1]
+    base = lo if f_min is None else min(float(f_min), lo)
+    gap = z - base
+    top = hi - base
+    small = max(float(gap[gap > 0].min()), 1e-4 * top)
+    return base + np.geomspace(small, top, int(levels))
+
+
+def plot_contour(surface: Any, ax: Any = None, n: int = 101, levels: int = 20,
+                 log: bool | None = None, box: Any = None, filled: bool = False,
+                 cmap: str = "viridis", show_critical: bool = True) -> dict[str, Any]:
+    r"""Contours of a 2-D surface (:mod:`edulib.functions`) over its box (or ``box``).
+
+    The grid is ``surface.grid(n, box)``; the levels come from :func:`contour_levels`, on a
+    log scale of :math:`f - f_\min` when ``log`` is True (default: ``surface.log_scale``), so
+    a steep valley such as Rosenbrock's shows its floor. ``filled=True`` uses ``contourf``.
+    Known minima (black ★) and saddles (grey ×) inside the box are marked.
+    Returns ``{"contour": ContourSet, "minima": Line2D, "saddles": Line2D, "levels": array}``
+    (the markers only when drawn).
+    """
+    ax = get_ax(ax, figsize=(5.0, 4.0))
+    log = bool(surface.log_scale) if log is None else bool(log)
+    X1, X2, Z = surface.grid(n=n, box=box)
+    X1, X2, Z = to_numpy(X1), to_numpy(X2), to_numpy(Z)
+    lv = contour_levels(Z, levels, log=log, f_min=getattr(surface, "f_min", None))
+    # one colour per level (not per value), so log-spaced levels use the whole colour map
+    colors = plt.get_cmap(cmap)(np.linspace(0.0, 1.0, len(lv) - 1 if filled else len(lv)))
+    out: dict[str, Any] = {"levels": lv}
+    if filled:
+        out["contour"] = ax.contourf(X1, X2, Z, levels=lv, colors=colors, alpha=0.8)
+    else:
+        out["contour"] = ax.contour(X1, X2, Z, levels=lv, colors=colors, linewidths=0.9)
+    (a1, b1), (a2, b2) = (X1[0, 0], X1[0, -1]), (X2[0, 0], X2[-1, 0])
+
+    def inside(points: Sequence[tuple[float, float]]) -> np.ndarray:
+        pts = np.array([p for p in points if a1 <= p[0] <= b1 and a2 <= p[1] <= b2], float)
+        return pts.reshape(-1, 2)
+
+    if show_critical:
+        mins, sads = inside(surface.minima), inside(surface.saddles)
+        if len(mins):
+            (out["minima"],) = ax.plot(mins[:, 0], mins[:, 1], "*", ms=12, color=COLORS["minimum"],
+                                       zorder=4, label="minimum")
+        if len(sads):
+            (out["saddles"],) = ax.plot(sads[:, 0], sads[:, 1], "x", ms=8, mew=2,
+                                        color=COLORS["saddle"], zorder=4, label="saddle")
+    ax.set_xlim(a1, b1)
+    ax.set_ylim(a2, b2)
+    ax.set_xlabel(r"$x_1$")
+    ax.set_ylabel(r"$x_2$")
+    if getattr(surface, "title", ""):
+        ax.set_title(surface.title + (" (log-spaced levels)" if log else ""))
+    return out
+
+
+def trajectory_data(xs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(path, start, end)`` arrays drawn by :func:`plot_trajectory`: the points with
+    non-finite rows replaced by NaN (so the line skips them), the first point, the last finite
+    point. Widgets call it to move the artists with ``set_data``."""
+    pts = np.asarray(to_numpy(xs), dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] == 0:
+        raise ValueError(f"xs must have shape (k+1, 2) with k >= 0, received {pts.shape}")
+    ok = np.all(np.isfinite(pts), axis=1)
+    path = np.where(ok[:, None], pts, np.nan)
+    end = pts[ok][-1:] if ok.any() else np.full((1, 2), np.nan)
+    return path, path[:1], end
+
+
+def plot_trajectory(xs: Any, ax: Any = None, label: str | None = None, color: str | None = None,
+                    marker: str = "o", ms: float = 3.0, lw: float = 1.2) -> dict[str, Any]:
+    r"""An optimizer's path :math:`x_0, x_1, \dots, x_k` (``xs`` of shape (k+1, 2)) as a line
+    with a marker per iterate; the start :math:`x_0` is a large open circle, the end
+    :math:`x_k` (the last finite point) a filled square. Draw it over :func:`plot_contour`.
+    Non-finite points (a divergent run) are left out of the line. Returns
+    ``{"path": Line2D, "start": Line2D, "end": Line2D}``; move them with ``set_data``
+    (see :func:`trajectory_data`) to redraw in place.
+    """
+    path, start, end = trajectory_data(xs)
+    ax = get_ax(ax, figsize=(5.0, 4.0))
+    color = COLORS["trajectory"] if color is None else color
+    out: dict[str, Any] = {}
+    (out["path"],) = ax.plot(path[:, 0], path[:, 1], "-", marker=marker, ms=ms, lw=lw,
+                             color=color, label=label, zorder=5)
+    (out["start"],) = ax.plot(start[:, 0], start[:, 1], "o", ms=8, mfc="white", mec=color,
+                              mew=2, zorder=6)
+    (out["end"],) = ax.plot(end[:, 0], end[:, 1], "s", ms=7, color=color, zorder=6)
+    return out
+
+
+# --------------------------------------------------------------------------- loss curves (ch. 02)
+_CURVE_X = {"step": "optimizer steps", "epoch": "epochs", "time": "training time (s)"}
+_CURVE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                 "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def loss_curve_data(history: History, x: str = "step", which: str = "train"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    r"""The points ``(xs, ys)`` that :func:`plot_loss_curves` draws for one
+    :class:`edulib.train.History`: the full-dataset loss recorded at each evaluation
+    (``which="train"``: ``train_loss``; ``"val"``: ``val_loss``) against
+
+    * ``x="step"``: the optimizer steps done so far (``epoch_steps``),
+    * ``x="epoch"``: the epochs done (0, 1, 2, ...; an extra evaluation after an early stop
+      sits at its fraction of an epoch, or is left out when no full epoch was recorded),
+    * ``x="time"``: the cumulative training seconds (``time``; evaluation excluded).
+    """
+    if x not in _CURVE_X:
+        raise ValueError(f"x must be 'step', 'epoch' or 'time', received {x!r}")
+    if which not in ("train", "val"):
+        raise ValueError(f"which must be 'train' or 'val', received {which!r}")
+    ys = np.asarray(history.train_loss if which == "train" else history.val_loss, dtype=np.float64)
+    steps = np.asarray(history.epoch_steps, dtype=np.float64)
+    if ys.size == 0:
+        raise ValueError(f"history has no {which}_loss to plot (received an empty list)")
+    if x == "step":
+        xs = steps[: ys.size]
+    elif x == "time":
+        xs = np.asarray(history.time, dtype=np.float64)[: ys.size]
+    else:
+        xs = np.arange(ys.size, dtype=np.float64)
+        e = int(history.epochs)
+        if ys.size > e + 1:  # one more evaluation after stopping mid-epoch
+            per_epoch = steps[1] - steps[0] if e >= 1 else 0.0
+            if per_epoch > 0:
+                xs[e + 1:] = e + (steps[e + 1:ys.size] - steps[e]) / per_epoch
+            else:
+                xs, ys = xs[: e + 1], ys[: e + 1]
+    return xs, ys
+
+
+def plot_loss_curves(histories: Mapping[str, History], x: str = "step", log: bool = True,
+                     ax: Any = None, val: bool = False) -> dict[str, Any]:
+    r"""Training-loss curves of several runs on one axis, e.g.
+    ``{"GD": h_gd, "SGD (B=1)": h_sgd}`` from :func:`edulib.train.train`.
+
+    Each curve is the full training loss :math:`L(\theta)` recorded at initialisation and after
+    every epoch, against ``x`` = ``"step"`` (optimizer steps), ``"epoch"`` or ``"time"``
+    (cumulative training seconds): see :func:`loss_curve_data`. ``log`` puts the loss on a
+    log scale; ``val=True`` adds each run's validation loss, dashed, in the same colour.
+    Returns ``{label: Line2D}`` (validation lines under ``"label (val)"``); move them with
+    ``set_data(*loss_curve_data(h, x))`` to redraw in place.
+    """
+    if not isinstance(histories, Mapping) or len(histories) == 0:
+        raise ValueError(
+            "histories must be a non-empty dict {label: History}, received "
+            f"{type(histories).__name__}" + (" (empty)" if isinstance(histories, Mapping) else "")
+        )
+    if x not in _CURVE_X:
+        raise ValueError(f"x must be 'step', 'epoch' or 'time', received {x!r}")
+    for label, h in histories.items():
+        if not all(hasattr(h, k) for k in ("train_loss", "val_loss", "epoch_steps", "time")):
+            raise TypeError(f"histories[{label!r}] must be an edulib.train.History, "
+                            f"received {type(h).__name__}")
+        if val and not h.val_loss:
+            raise ValueError(f"val=True needs validation losses, but histories[{label!r}] has "
+                             "none (train on an edulib.data.Split)")
+    ax = get_ax(ax)
+    lines: dict[str, Any] = {}
+    for i, (label, h) in enumerate(histories.items()):
+        color = _CURVE_COLORS[i % len(_CURVE_COLORS)]
+        xs, ys = loss_curve_data(h, x, "train")
+        (lines[label],) = ax.plot(xs, ys, "-", marker="o", ms=3, lw=1.8, color=color,
+                                  label=label + (" (train)" if val else ""))
+        if val:
+            xv, yv = loss_curve_data(h, x, "val")
+            (lines[f"{label} (val)"],) = ax.plot(xv, yv, "--", marker="o", ms=3, lw=1.4,
+                                                 color=color, label=f"{label} (val)")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(_CURVE_X[x])
+    ax.set_ylabel("loss" if val else "training loss")
+    ax.grid(True, which="both" if log else "major", alpha=0.3)
     ax.legend(frameon=False, fontsize="small")
     return lines

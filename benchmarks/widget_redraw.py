@@ -1,0 +1,111 @@
+"""Median redraw latency of the course dashboards: set a slider's value -> callback finished.
+
+The callback includes everything the real widget does on a slider move: re-running the
+computation, moving the artists and rendering the figure into the PNG shown by the dashboard's
+``ipywidgets.Image``. Pinned to one core, BLAS/OpenMP single-threaded, so the figure is what a
+learner's laptop gets from one busy core.
+
+    python benchmarks/widget_redraw.py            # all cases, on core 0
+    python benchmarks/widget_redraw.py gd         # cases whose name contains "gd"
+    BENCH_CORE=1 python benchmarks/widget_redraw.py   # another core (if core 0 is busy)
+
+To add a dashboard, append a ``Case(name, make_dashboard, slider_name, values)`` to ``CASES``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy is imported
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {int(os.environ.get("BENCH_CORE", "0"))})
+
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+
+from edulib import functions, widgets  # noqa: E402
+
+TARGET_MS = 100.0
+
+
+@dataclass
+class Case:
+    name: str
+    make_dashboard: Callable[[], Any]
+    slider_name: str
+    values: Sequence[Any]
+    target_ms: float = TARGET_MS
+
+
+def _cycle(values: Sequence[float], n: int = 30) -> list[float]:
+    """``n`` values going back and forth over ``values`` (each differs from the previous)."""
+    seq = list(values) + list(values[-2:0:-1])
+    return [seq[i % len(seq)] for i in range(n)]
+
+
+CASES: list[Case] = [
+    Case("gd quadratic: lr", lambda: widgets.gd_dashboard(functions.Quadratic(0.1, 2.0), steps=50),
+         "lr", _cycle(np.geomspace(0.01, 0.6, 16).tolist())),
+    Case("gd quadratic: steps", lambda: widgets.gd_dashboard(steps=50), "steps",
+         _cycle(list(range(10, 301, 20)))),
+    Case("gd quadratic: start x1", lambda: widgets.gd_dashboard(steps=100), "x1",
+         _cycle(np.linspace(-4.5, 4.5, 16).tolist())),
+    Case("gd rosenbrock: lr (300 steps)",
+         lambda: widgets.gd_dashboard("rosenbrock", lr=1e-3, steps=300), "lr",
+         _cycle(np.geomspace(1e-4, 3e-3, 16).tolist())),
+    Case("huber delta (ch. 01)", lambda: widgets.huber_delta_dashboard(), "delta",
+         _cycle(np.geomspace(0.1, 20.0, 16).tolist())),
+    # mini-batch SGD on digits: each move re-runs train.train for 2 epochs over 256 examples
+    # (512 examples seen; B=1 is 512 Python-level steps), so the target is 300 ms
+    Case("minibatch digits: lr (B=16)", lambda: widgets.minibatch_dashboard(batch_size=16),
+         "lr", _cycle(np.geomspace(1e-3, 10.0, 16).tolist()), 300.0),
+    Case("minibatch digits: batch size", lambda: widgets.minibatch_dashboard(lr=0.1),
+         "batch_size", _cycle([1, 2, 4, 8, 16, 32, 64, 128, 256]), 300.0),
+    Case("minibatch digits: lr (B=1, worst)", lambda: widgets.minibatch_dashboard(batch_size=1),
+         "lr", _cycle(np.geomspace(1e-3, 1.0, 16).tolist()), 300.0),
+]
+
+
+def measure(case: Case, warmup: int = 3) -> list[float]:
+    """Milliseconds per ``controls[slider_name].value = v`` (observers run synchronously)."""
+    dash = case.make_dashboard()
+    slider = dash.controls[case.slider_name]
+    for v in case.values[:warmup]:
+        slider.value = v
+    times = []
+    for v in case.values:
+        t0 = time.perf_counter()
+        slider.value = v
+        times.append(1e3 * (time.perf_counter() - t0))
+    return times
+
+
+def main(argv: list[str]) -> int:
+    pick = [c for c in CASES if not argv or any(a in c.name for a in argv)]
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"cores {cores}, matplotlib {matplotlib.__version__}, numpy {np.__version__}")
+    print(f"{'case':34s} {'n':>3s} {'median ms':>10s} {'p90 ms':>8s} {'max ms':>8s}  under target")
+    ok = True
+    for case in pick:
+        t = measure(case)
+        med = statistics.median(t)
+        ok = ok and med < case.target_ms
+        p90 = float(np.percentile(t, 90))
+        print(f"{case.name:34s} {len(t):3d} {med:10.1f} {p90:8.1f} {max(t):8.1f}  "
+              f"{'yes' if med < case.target_ms else 'NO'} (< {case.target_ms:g} ms)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
