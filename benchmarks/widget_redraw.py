@@ -64,8 +64,10 @@ CASES: list[Case] = [
     Case("gd rosenbrock: lr (300 steps)",
          lambda: widgets.gd_dashboard("rosenbrock", lr=1e-3, steps=300), "lr",
          _cycle(np.geomspace(1e-4, 3e-3, 16).tolist())),
+    # chapter 01: each move refits the Huber line (IRLS) and redraws two panels; a refit like
+    # the digits dashboards below, so the same 300 ms budget
     Case("huber delta (ch. 01)", lambda: widgets.huber_delta_dashboard(), "delta",
-         _cycle(np.geomspace(0.1, 20.0, 16).tolist())),
+         _cycle(np.geomspace(0.1, 20.0, 16).tolist()), 300.0),
     # mini-batch SGD on digits: each move re-runs train.train for 2 epochs over 256 examples
     # (512 examples seen; B=1 is 512 Python-level steps), so the target is 300 ms
     Case("minibatch digits: lr (B=16)", lambda: widgets.minibatch_dashboard(batch_size=16),

@@ -113,6 +113,24 @@ def residual_curve(loss: Loss, r: Any, kind: str = "value", **params: Any) -> np
     raise ValueError(f"kind must be 'value' or 'grad', received {kind!r}")
 
 
+def _plot_loss_family(ax: Any, losses: Sequence[Loss] | Mapping[str, Loss], xs: np.ndarray,
+                      curve: Any, params: Mapping[str, Mapping[str, Any]] | None
+                      ) -> dict[str, Any]:
+    """One line per loss, ``curve(loss, **params) -> ys`` against ``xs``; ``{label: Line2D}``."""
+    items = list(losses.items()) if isinstance(losses, Mapping) else [(lo.name, lo)
+                                                                       for lo in losses]
+    colors = _pick_colors(items)
+    params = params or {}
+    lines = {}
+    for i, (label, loss) in enumerate(items):
+        p = dict(params.get(label, {}))
+        shown = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in p.items())
+        text = f"{label} ({shown})" if p else label
+        (lines[label],) = ax.plot(xs, curve(loss, **p), lw=2, color=colors[i], label=text)
+    return lines
+
+
 def plot_residual_losses(losses: Sequence[Loss] | Mapping[str, Loss], r: Any = None,
                          kind: str = "value", ax: Any = None,
                          params: Mapping[str, Mapping[str, Any]] | None = None
@@ -123,16 +141,8 @@ def plot_residual_losses(losses: Sequence[Loss] | Mapping[str, Loss], r: Any = N
     Returns ``{label: Line2D}``."""
     ax = get_ax(ax)
     r = np.linspace(-4.0, 4.0, 401) if r is None else np.asarray(r, dtype=np.float64)
-    items = list(losses.items()) if isinstance(losses, Mapping) else [(lo.name, lo)
-                                                                       for lo in losses]
-    colors = _pick_colors(items)
-    params = params or {}
-    lines = {}
-    for i, (label, loss) in enumerate(items):
-        p = dict(params.get(label, {}))
-        text = label + (" (" + ", ".join(f"{k}={v:g}" for k, v in p.items()) + ")" if p else "")
-        (lines[label],) = ax.plot(r, residual_curve(loss, r, kind, **p), lw=2,
-                                  color=colors[i], label=text)
+    lines = _plot_loss_family(ax, losses, r, lambda loss, **p: residual_curve(loss, r, kind, **p),
+                              params)
     ylabel = r"loss $\ell(r)$" if kind == "value" else r"gradient $\ell'(r)$"
     _style(ax, r"residual $r = \hat y - y$", ylabel)
     ax.legend(frameon=False)
@@ -198,16 +208,8 @@ def plot_margin_losses(losses: Sequence[Loss] | Mapping[str, Loss], m: Any = Non
     else:
         m = np.asarray(m, dtype=np.float64)
         xs = m
-    items = list(losses.items()) if isinstance(losses, Mapping) else [(lo.name, lo)
-                                                                       for lo in losses]
-    colors = _pick_colors(items)
-    params = params or {}
-    lines = {}
-    for i, (label, loss) in enumerate(items):
-        p_ = dict(params.get(label, {}))
-        text = label + (" (" + ", ".join(f"{k}={v}" for k, v in p_.items()) + ")" if p_ else "")
-        (lines[label],) = ax.plot(xs, margin_curve(loss, m, **p_), lw=2,
-                                  color=colors[i], label=text)
+    lines = _plot_loss_family(ax, losses, xs, lambda loss, **p: margin_curve(loss, m, **p),
+                              params)
     if x_axis == "margin":
         _style(ax, r"margin $m = y\,s$", "loss")
     else:

@@ -87,6 +87,7 @@ class Dashboard(widgets.VBox):
         self.state = state
         self.readout = widgets.HTML()
         self._update = update
+        self._agg: Any = None
         if _ipympl_active() and isinstance(fig.canvas, widgets.DOMWidget):
             self.image = None
             view: Any = fig.canvas
@@ -109,9 +110,13 @@ class Dashboard(widgets.VBox):
             self.fig.canvas.draw_idle()
             return
         # inline backends: render the same figure (artists moved, nothing re-plotted) to PNG
-        # bytes; an Image widget updates in place, without display messages or flicker
+        # bytes; an Image widget updates in place, without display messages or flicker. One
+        # Agg canvas is kept for the figure (savefig would set a new one up on every call).
+        if self._agg is None:
+            self.fig.set_dpi(80)
+            self._agg = FigureCanvasAgg(self.fig)
         buf = io.BytesIO()
-        self.fig.savefig(buf, format="png", dpi=80)
+        self._agg.print_png(buf)
         self.image.value = buf.getvalue()
 
 
@@ -294,8 +299,6 @@ class _FastDashboard(Dashboard):
         fig.set_layout_engine("none")
         self._blit = not (_ipympl_active() and isinstance(fig.canvas, widgets.DOMWidget))
         if self._blit:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-
             FigureCanvasAgg(fig)
             for a in moving:
                 a.set_animated(True)  # left out of the full draw, drawn per frame
@@ -503,25 +506,6 @@ def gd_dashboard(surface: Any = None, *, lr: float = 0.1, steps: int = 50, momen
 
 
 # --------------------------------------------------------------------------- mini-batch SGD (ch. 02)
-class _AggDashboard(Dashboard):
-    """A :class:`Dashboard` that renders faster without ipympl: the figure keeps one Agg
-    canvas that draws and encodes the PNG directly (``savefig`` sets up a canvas and runs the
-    layout engine on every call). Give its figure fixed margins (``subplots_adjust``)."""
-
-    _agg: Any = None
-
-    def _redraw(self) -> None:
-        if self.image is None:
-            super()._redraw()
-            return
-        if self._agg is None:
-            self.fig.set_dpi(80)
-            self._agg = FigureCanvasAgg(self.fig)
-        buf = io.BytesIO()
-        self._agg.print_png(buf)
-        self.image.value = buf.getvalue()
-
-
 def _batch_options(n: int) -> list[tuple[str, int]]:
     """Batch sizes 1, 2, 4, ... below ``n``, then ``n`` itself (the full batch)."""
     opts, b = [], 1
@@ -713,7 +697,7 @@ def minibatch_dashboard(data: Any = None, model: Any = None, *, lr: float = 0.1,
                 f"final train loss {tr[-1]:.4f}, val loss {va[-1]:.4f}, "
                 f"train acc {acc_tr:.3f}, val acc {acc_va:.3f} &nbsp;|&nbsp; diverged: {why}"))
 
-    dash = _AggDashboard(fig, art, controls, update, state)
+    dash = Dashboard(fig, art, controls, update, state)
     dash.data = sub
     dash.model = model
     dash.init_params = init
