@@ -10,6 +10,23 @@ import math
 from types import ModuleType
 from typing import Any
 
+from .backend import array_namespace
+
+
+def namespace(**arrays: Any) -> ModuleType:
+    """The array namespace shared by the named ``arrays``, else a TypeError naming them."""
+    try:
+        return array_namespace(*arrays.values())
+    except TypeError:
+        pass
+    for name, a in arrays.items():
+        if isinstance(a, (str, bytes, dict, set)):
+            raise TypeError(f"{name} must be an array of numbers, received {type(a).__name__}")
+    got = ", ".join(f"{k} {type(v).__module__}.{type(v).__name__}" for k, v in arrays.items()
+                    if v is not None and not isinstance(v, (bool, int, float, list, tuple)))
+    raise TypeError(f"{' and '.join(arrays)} must come from one array library "
+                    f"(NumPy, CuPy or array_api_strict), received {got}") from None
+
 
 def as_float_array(xp: ModuleType, x: Any, name: str, dtype: Any = None) -> Any:
     """``x`` as a real floating array of ``xp`` (integers and lists become float64)."""
@@ -63,6 +80,23 @@ def check_ndim(x: Any, ndim: int, name: str, meaning: str) -> None:
 def check_nonempty(x: Any, name: str) -> None:
     if math.prod(x.shape) == 0:
         raise ValueError(f"{name} must not be empty, received shape {tuple(x.shape)}")
+
+
+def check_int(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int inside ``[low, high]``, else a TypeError/ValueError naming it."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, received {type(value).__name__} {value!r}")
+    v = int(value.__index__())
+    if (low is not None and v < low) or (high is not None and v > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be an int in [{lo}, {hi}], received {v}")
+    return v
+
+
+def check_callable(value: Any, name: str, what: str) -> None:
+    if not callable(value):
+        raise TypeError(f"{name} must be {what}, received {type(value).__name__}")
 
 
 def check_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,

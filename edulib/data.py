@@ -38,6 +38,11 @@ def train_val_split(X: np.ndarray, y: np.ndarray, val_fraction: float = 0.2,
     chk.check_number(val_fraction, "val_fraction", low=0.0, high=1.0, low_open=True,
                      high_open=True)
     X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim != 1:
+        raise ValueError(f"X must have shape (N, ...) and y shape (N,), received X {X.shape} "
+                         f"and y {y.shape}")
+    if X.shape[0] < 2:
+        raise ValueError(f"X must hold at least 2 examples to split, received shape {X.shape}")
     if X.shape[0] != y.shape[0]:
         raise ValueError(
             f"y must have X.shape[0] = {X.shape[0]} entries, received {y.shape[0]}"
@@ -66,8 +71,13 @@ def regression_with_outliers(n: int = 60, n_outliers: int = 6, slope: float = 2.
 
     Returns ``x`` (n,), ``y`` (n,) and a boolean mask ``is_outlier`` (n,).
     """
-    if not 0 <= n_outliers < n:
+    n = chk.check_int(n, "n", low=2)
+    n_outliers = chk.check_int(n_outliers, "n_outliers", low=0)
+    if n_outliers >= n:
         raise ValueError(f"n_outliers must be in [0, n={n}), received {n_outliers}")
+    slope, intercept = chk.check_number(slope, "slope"), chk.check_number(intercept, "intercept")
+    noise = chk.check_number(noise, "noise", low=0.0)
+    outlier_shift = chk.check_number(outlier_shift, "outlier_shift")
     g = make_rng(seed)
     x = np.sort(g.uniform(-3.0, 3.0, size=n))
     y = slope * x + intercept + noise * g.standard_normal(n)
@@ -88,8 +98,14 @@ def imbalanced(n: int = 2000, positive_fraction: float = 0.05, n_features: int =
     """
     chk.check_number(positive_fraction, "positive_fraction", low=0.0, high=1.0,
                      low_open=True, high_open=True)
+    n = chk.check_int(n, "n", low=4)
+    n_features = chk.check_int(n_features, "n_features", low=1)
+    separation = chk.check_number(separation, "separation")
     g = make_rng(seed)
     n_pos = max(2, round(positive_fraction * n))
+    if n - n_pos < 2:
+        raise ValueError(f"positive_fraction={positive_fraction} leaves fewer than 2 negatives "
+                         f"among n={n} examples; lower it or raise n")
     y = np.zeros(n, dtype=np.int64)
     y[:n_pos] = 1
     X = g.standard_normal((n, n_features))
@@ -101,6 +117,10 @@ def imbalanced(n: int = 2000, positive_fraction: float = 0.05, n_features: int =
 def spirals(n_per_class: int = 200, n_classes: int = 2, noise: float = 0.2,
             turns: float = 1.5, val_fraction: float = 0.25, seed: int = 0) -> Split:
     """Interleaved spirals in 2-D: a problem no linear model solves, an MLP does."""
+    n_per_class = chk.check_int(n_per_class, "n_per_class", low=2)
+    n_classes = chk.check_int(n_classes, "n_classes", low=2)
+    noise = chk.check_number(noise, "noise", low=0.0)
+    turns = chk.check_number(turns, "turns")
     g = make_rng(seed)
     Xs, ys = [], []
     for c in range(n_classes):

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks as chk
 from . import losses
+from .backend import rng as make_rng
 
 __all__ = [
     "CHECKS",
@@ -96,6 +98,8 @@ def _run(title: str, fn: Callable[..., Any], reference: Callable[..., Any], case
          rtol: float, atol: float, verbose: bool) -> CheckResult:
     if not callable(fn):
         raise TypeError(f"fn must be a function, received {type(fn).__name__}")
+    chk.check_number(rtol, "rtol", low=0.0)
+    chk.check_number(atol, "atol", low=0.0)
     res = CheckResult(name=title, n_cases=len(cases))
     for case_name, args in cases:
         want = np.asarray(reference(*args), dtype=np.float64)
@@ -115,7 +119,7 @@ def _run(title: str, fn: Callable[..., Any], reference: Callable[..., Any], case
 
 # --------------------------------------------------------------------------- inputs
 def _regression_cases(seed: int) -> list[Case]:
-    g = np.random.default_rng(seed)
+    g = make_rng(seed)
     y_hat, y = g.standard_normal(7), g.standard_normal(7)
     big = 50.0 * g.standard_normal((3, 4))
     return [
@@ -127,7 +131,7 @@ def _regression_cases(seed: int) -> list[Case]:
 
 
 def _binary_cases(seed: int) -> list[Case]:
-    g = np.random.default_rng(seed)
+    g = make_rng(seed)
     return [
         ("random logits (16,)", (g.standard_normal(16), g.integers(0, 2, 16).astype(float))),
         ("large logits +-1000", (np.array([1000.0, -1000.0, 1000.0, -1000.0]),
@@ -138,7 +142,7 @@ def _binary_cases(seed: int) -> list[Case]:
 
 
 def _multiclass_cases(seed: int) -> list[Case]:
-    g = np.random.default_rng(seed)
+    g = make_rng(seed)
     return [
         ("random logits (8, 5)", (g.standard_normal((8, 5)), g.integers(0, 5, 8))),
         ("large logits (4, 3) ~1000", (np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 999.0],

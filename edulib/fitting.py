@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _checks as chk
-from .backend import array_namespace, to_numpy
+from .backend import to_numpy
 from .losses import Loss
 
 __all__ = ["LinearFit", "RESIDUAL_LOSSES", "fit_line", "fit_linear", "predict"]
@@ -82,10 +82,16 @@ class LinearFit:
 
 def predict(X: Any, w: Any, b: Any) -> Any:
     r""":math:`\hat y = X w + b` (X of shape (N, d), or (N,) for a line)."""
-    xp = array_namespace(X, w, b)
+    xp = chk.namespace(X=X, w=w, b=b)
     X = chk.as_float_array(xp, X, "X")
+    w = chk.as_float_array(xp, w, "w")
     if X.ndim == 1:
         X = X[:, None]
+    chk.check_ndim(X, 2, "X", "features of shape (N, d)")
+    chk.check_finite(xp, X, "X")
+    if w.ndim not in (1, 2) or w.shape[0] != X.shape[1]:
+        raise ValueError(f"w must have shape (d,) or (d, C) with d = X.shape[1] = {X.shape[1]}, "
+                         f"received {tuple(w.shape)}")
     return X @ w + b
 
 
@@ -139,7 +145,7 @@ def fit_linear(
             f"method='irls' fits the residual losses {RESIDUAL_LOSSES}, received loss "
             f"{loss.name!r}; use method='gd'"
         )
-    xp = array_namespace(X, y)
+    xp = chk.namespace(X=X, y=y)
     X = chk.as_float_array(xp, X, "X")
     if X.ndim == 1:
         X = X[:, None]
@@ -149,23 +155,43 @@ def fit_linear(
     y = xp.asarray(y)
     if tuple(y.shape) != (X.shape[0],):
         raise ValueError(f"y must have shape (N,) = ({X.shape[0]},), received {tuple(y.shape)}")
+    if loss.name in _CLASS_INDEX_LOSSES:
+        if not xp.isdtype(y.dtype, "integral"):
+            raise TypeError(f"y must hold integer class labels for loss {loss.name!r}, "
+                            f"received dtype {y.dtype}")
+    else:
+        y = chk.as_float_array(xp, y, "y")
+        chk.check_finite(xp, y, "y")
     chk.check_number(tau, "tau", low=0.0, low_open=True)
     chk.check_number(tol, "tol", low=0.0)
     chk.check_number(eps, "eps", low=0.0, low_open=True)
-    if n_steps is not None and (not isinstance(n_steps, int) or n_steps < 1):
-        raise ValueError(f"n_steps must be a positive int, received {n_steps!r}")
+    if n_steps is not None:
+        chk.check_int(n_steps, "n_steps", low=1)
 
     A = _design(xp, X)
     d = X.shape[1]
     if loss.name in _CLASS_INDEX_LOSSES:
-        C = int(xp.max(y)) + 1 if n_classes is None else int(n_classes)
+        n_seen = int(xp.max(y)) + 1
+        C = n_seen if n_classes is None else chk.check_int(n_classes, "n_classes", low=2)
+        if C < n_seen:
+            raise ValueError(f"n_classes must be at least max(y) + 1 = {n_seen}, received {C}")
         theta = xp.zeros((d + 1, C), dtype=X.dtype)
     else:
+        if n_classes is not None:
+            raise ValueError(f"n_classes is only for class-index losses {_CLASS_INDEX_LOSSES}, "
+                             f"received n_classes={n_classes!r} with loss {loss.name!r}")
         theta = xp.zeros((d + 1,), dtype=X.dtype)
     if init is not None:
-        w0, b0 = init
-        w0 = xp.reshape(xp.asarray(w0, dtype=X.dtype), theta[:d, ...].shape)
-        b0 = xp.reshape(xp.asarray(b0, dtype=X.dtype), theta[d, ...].shape)
+        if not (isinstance(init, (tuple, list)) and len(init) == 2):
+            raise TypeError(f"init must be a pair (w, b), received {type(init).__name__}")
+        w0 = xp.asarray(init[0], dtype=X.dtype)
+        b0 = xp.asarray(init[1], dtype=X.dtype)
+        for name, v, shape in (("w", w0, theta[:d, ...].shape), ("b", b0, theta[d, ...].shape)):
+            if math.prod(v.shape) != math.prod(shape):
+                raise ValueError(f"init {name} must have shape {tuple(shape)}, "
+                                 f"received {tuple(v.shape)}")
+        w0 = xp.reshape(w0, theta[:d, ...].shape)
+        b0 = xp.reshape(b0, theta[d, ...].shape)
         theta = xp.concat([w0, xp.expand_dims(b0, axis=0)], axis=0)
 
     if method == "irls":
@@ -234,7 +260,7 @@ def fit_line(x: Any, y: Any, loss: Loss, **kwargs: Any) -> LinearFit:
 
     ``fit.slope`` and ``fit.intercept`` give the two numbers.
     """
-    xp = array_namespace(x, y)
+    xp = chk.namespace(x=x, y=y)
     x = chk.as_float_array(xp, x, "x")
     chk.check_ndim(x, 1, "x", "one feature per point, shape (N,)")
     return fit_linear(x[:, None], y, loss, **kwargs)

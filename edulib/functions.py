@@ -116,6 +116,9 @@ class Surface:
             raise ValueError(f"n must be an int >= 2, received {n!r}")
         (a1, b1), (a2, b2) = self.box if box is None else _check_box(box)
         xp = array_namespace(np.empty(0)) if xp is None else xp
+        if not (hasattr(xp, "linspace") and hasattr(xp, "meshgrid")):
+            raise TypeError(f"xp must be an array namespace (numpy, array_api_strict, cupy), "
+                            f"received {type(xp).__name__} {xp!r}")
         t1 = xp.linspace(a1, b1, int(n), dtype=xp.float64)
         t2 = xp.linspace(a2, b2, int(n), dtype=xp.float64)
         X1, X2 = xp.meshgrid(t1, t2, indexing="xy")
@@ -129,7 +132,7 @@ class Surface:
 
     # -- helpers ------------------------------------------------------------------------------
     def _split(self, x: Any) -> tuple[ModuleType, Any, Any]:
-        xp = array_namespace(x)
+        xp = chk.namespace(x=x)
         x = chk.as_float_array(xp, x, "x")
         if x.ndim == 0 or x.shape[-1] != 2:
             raise ValueError(

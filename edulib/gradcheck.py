@@ -38,15 +38,26 @@ def _perturbed_values(f: Callable[[Any], Any], x: Any, arg: Any, h: float, metho
     xp = array_namespace(x)
     n = math.prod(x.shape)
     out = np.empty(n, dtype=np.float64)
-    f0 = float(f(arg)) if method == "forward" else 0.0
+
+    def value(where: str) -> float:
+        v = f(arg)
+        shape = tuple(getattr(v, "shape", ()))
+        if shape not in ((), (1,)):
+            raise TypeError(f"f must return a scalar (the loss), received shape {shape}")
+        v = float(v[0] if shape else v)
+        if not math.isfinite(v):
+            raise ValueError(f"f must return a finite value, received {v} {where}")
+        return v
+
+    f0 = value("at x") if method == "forward" else 0.0
     for k in range(n):
         idx = tuple(int(i) for i in np.unravel_index(k, x.shape)) if x.ndim else ()
         old = float(x[idx])
         x[idx] = old + h
-        f_plus = float(f(arg))
+        f_plus = value(f"at x + h*e_{list(idx)}")
         if method == "centred":
             x[idx] = old - h
-            f_minus = float(f(arg))
+            f_minus = value(f"at x - h*e_{list(idx)}")
             out[k] = (f_plus - f_minus) / (2.0 * h)
         else:
             out[k] = (f_plus - f0) / h
@@ -66,14 +77,22 @@ def numerical_gradient(
     .. math:: \text{centred: } \frac{f(x+he_k)-f(x-he_k)}{2h} \qquad
               \text{forward: } \frac{f(x+he_k)-f(x)}{h}
     """
+    chk.check_callable(f, "f", "a function f(x) -> scalar")
     h = chk.check_number(h, "h", low=0.0, low_open=True)
     if method not in ("centred", "forward"):
         raise ValueError(f"method must be 'centred' or 'forward', received {method!r}")
     if isinstance(x, Mapping):
+        for name, value in x.items():
+            if not hasattr(value, "shape") or isinstance(value, np.generic):
+                raise TypeError(f"x[{name!r}] must be an array (perturbed in place), "
+                                f"received {type(value).__name__}")
+            if not array_namespace(value).isdtype(value.dtype, "real floating"):
+                raise TypeError(f"x[{name!r}] must have a real floating dtype, "
+                                f"received {value.dtype}")
         return {
             name: _perturbed_values(f, value, x, h, method) for name, value in x.items()
         }
-    xp = array_namespace(x)
+    xp = chk.namespace(x=x)
     xc = xp.asarray(chk.as_float_array(xp, x, "x"), copy=True)
     return _perturbed_values(f, xc, xc, h, method)
 
@@ -108,6 +127,10 @@ def rel_error(a: Params, n: Params) -> float:
         if sa != sn:
             raise ValueError(f"n must have the shape of a {sa}, received {sn}")
     fa, fn = _flat(a), _flat(n)
+    for name, flat in (("a", fa), ("n", fn)):
+        if not np.all(np.isfinite(flat)):
+            raise ValueError(f"{name} must be finite, received "
+                             f"{int(np.sum(~np.isfinite(flat)))} non-finite value(s) (NaN or inf)")
     if fa.size == 0:
         return 0.0
     scale = max(1e-8, float(np.max(np.abs(fa) + np.abs(fn))))
@@ -160,7 +183,27 @@ def check_gradient(
     when :math:`|a_k - n_k|` exceeds ``tol`` times the normalisation of :func:`rel_error`.
     """
     tol = chk.check_number(tol, "tol", low=0.0, low_open=True)
+    bad = int(np.sum(~np.isfinite(_flat(analytic))))
+    if bad:
+        raise ValueError(f"analytic must be finite, received {bad} non-finite value(s) "
+                         "(NaN or inf)")
     num = numerical_gradient(f, x, h=h)
+    if isinstance(x, Mapping) != isinstance(analytic, Mapping) or (
+        isinstance(x, Mapping) and set(x) != set(analytic)
+    ):
+        raise ValueError(
+            f"analytic must have the structure of x (the same keys), received "
+            f"{sorted(analytic) if isinstance(analytic, Mapping) else type(analytic).__name__} "
+            f"for x {sorted(x) if isinstance(x, Mapping) else type(x).__name__}"
+        )
+    pairs = [(k, analytic[k], num[k]) for k in sorted(num)] if isinstance(num, Mapping) else [
+        ("", analytic, num)]
+    for k, a, n in pairs:
+        sa, sn = tuple(np.shape(to_numpy(a))), tuple(np.shape(to_numpy(n)))
+        if sa != sn:
+            where = f"[{k!r}]" if k else ""
+            raise ValueError(f"analytic{where} must have the shape of x{where} {sn}, "
+                             f"received {sa}")
     err = rel_error(analytic, num)
     if isinstance(analytic, Mapping):
         keys = sorted(analytic)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks as chk
 from .backend import array_namespace, to_numpy
 from .backend import rng as make_rng
 
@@ -35,6 +36,9 @@ def _as_dict(params: Params, name: str) -> tuple[dict[str, Any], bool]:
     if isinstance(params, Mapping):
         if len(params) == 0:
             raise ValueError(f"{name} must hold at least one array, received an empty dict")
+        for k, v in params.items():
+            if not hasattr(v, "shape"):
+                raise TypeError(f"{name}[{k!r}] must be an array, received {type(v).__name__}")
         return dict(params), True
     if not hasattr(params, "shape"):
         raise TypeError(f"{name} must be a dict of named arrays or an array, "
@@ -51,10 +55,19 @@ def _check_like(params: dict[str, Any], d: dict[str, Any], name: str) -> None:
         raise ValueError(f"{name} must have the keys of params {sorted(params)}, "
                          f"received {sorted(d)}")
     for k, p in params.items():
+        where = f"{name}[{k!r}]" if k else name
+        if not hasattr(d[k], "shape") or not hasattr(p, "shape"):
+            raise TypeError(f"{where} and params must be arrays, received "
+                            f"{type(d[k]).__name__} and {type(p).__name__}")
         if tuple(d[k].shape) != tuple(p.shape):
-            where = f"{name}[{k!r}]" if k else name
             raise ValueError(f"{where} must have the shape of params {tuple(p.shape)}, "
                              f"received {tuple(d[k].shape)}")
+        try:
+            array_namespace(p, d[k])
+        except TypeError:
+            raise TypeError(f"{where} must come from the array library of params "
+                            f"({type(p).__module__}.{type(p).__name__}), received "
+                            f"{type(d[k]).__module__}.{type(d[k]).__name__}") from None
 
 
 def _row_norms(xp: Any, a: Any, axis: int) -> Any:
@@ -84,6 +97,13 @@ def normalize_direction(direction: Params, params: Params, normalization: str | 
     p, was_dict = _as_dict(params, "params")
     d, _ = _as_dict(direction, "direction")
     _check_like(p, d, "direction")
+    filter_axis = chk.check_int(filter_axis, "filter_axis")
+    if normalization == "filter":
+        for k, pk in p.items():
+            if pk.ndim >= 2 and not -pk.ndim <= filter_axis < pk.ndim:
+                where = f"params[{k!r}]" if k else "params"
+                raise ValueError(f"filter_axis must be in [{-pk.ndim}, {pk.ndim - 1}] for "
+                                 f"{where} of shape {tuple(pk.shape)}, received {filter_axis}")
     if normalization is None:
         return _unwrap(d, was_dict)
     out = {}
@@ -159,6 +179,15 @@ def _stacked(row: dict[str, Any], u: dict[str, Any], a: np.ndarray
     return out
 
 
+def _scalar(loss_fn: Callable[[Params], Any], point: Params) -> float:
+    v = loss_fn(point)
+    shape = tuple(getattr(v, "shape", ()))
+    if shape not in ((), (1,)):
+        raise TypeError(f"loss_fn must return a scalar (or pass batched=True), received an "
+                        f"array of shape {shape}")
+    return float(v[0] if shape else v)
+
+
 def _losses(loss_fn: Callable[[Params], Any], points: Params, was_dict: bool, k: int
             ) -> np.ndarray:
     vals = np.asarray(to_numpy(loss_fn(_unwrap(points, was_dict))), dtype=np.float64)
@@ -176,6 +205,7 @@ def slice_1d(loss_fn: Callable[[Params], Any], params: Params, direction: Params
     With ``batched=True``, ``loss_fn`` receives every point at once (each array gets a leading
     axis of size ``len(alphas)``) and returns that many losses.
     """
+    chk.check_callable(loss_fn, "loss_fn", "a function loss_fn(params) -> scalar")
     p, was_dict = _as_dict(params, "params")
     d, _ = _as_dict(direction, "direction")
     _check_like(p, d, "direction")
@@ -186,7 +216,7 @@ def slice_1d(loss_fn: Callable[[Params], Any], params: Params, direction: Params
         out = np.empty(a.size)
         for i, ai in enumerate(a):
             point = {k: p[k] + float(ai) * d[k] for k in p}
-            out[i] = float(loss_fn(_unwrap(point, was_dict)))
+            out[i] = _scalar(loss_fn, _unwrap(point, was_dict))
     return out
 
 
@@ -201,6 +231,7 @@ def slice_2d(loss_fn: Callable[[Params], Any], params: Params, d1: Params, d2: P
     ``W`` of shape (K, D, C)) and returns K losses; this is what makes a 41x41 slice of a real
     model take a fraction of a second.
     """
+    chk.check_callable(loss_fn, "loss_fn", "a function loss_fn(params) -> scalar")
     p, was_dict = _as_dict(params, "params")
     u, _ = _as_dict(d1, "d1")
     v, _ = _as_dict(d2, "d2")
@@ -217,5 +248,5 @@ def slice_2d(loss_fn: Callable[[Params], Any], params: Params, d1: Params, d2: P
                 continue
             for i, ai in enumerate(a):
                 point = {k: row[k] + float(ai) * u[k] for k in p}
-                Z[j, i] = float(loss_fn(_unwrap(point, was_dict)))
+                Z[j, i] = _scalar(loss_fn, _unwrap(point, was_dict))
     return Z

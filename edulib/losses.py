@@ -22,7 +22,6 @@ from types import ModuleType
 from typing import Any
 
 from . import _checks as chk
-from .backend import array_namespace
 
 __all__ = [
     "LOSSES",
@@ -50,25 +49,38 @@ def sigmoid(z: Any) -> Any:
     Uses :math:`e^{-|z|}`, which never overflows: :math:`\sigma(z) = 1/(1+e^{-|z|})` for
     :math:`z \ge 0` and :math:`e^{-|z|}/(1+e^{-|z|})` for :math:`z < 0`.
     """
-    xp = array_namespace(z)
+    xp = chk.namespace(z=z)
     z = chk.as_float_array(xp, z, "z")
     e = xp.exp(-xp.abs(z))
     return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+def _reduced(z: Any, axis: Any) -> tuple[ModuleType, Any]:
+    """``z`` as a float array with a valid, non-empty ``axis`` to reduce over."""
+    xp = chk.namespace(z=z)
+    z = chk.as_float_array(xp, z, "z")
+    ax = chk.check_int(axis, "axis")
+    if not -z.ndim <= ax < z.ndim:
+        raise ValueError(
+            f"axis must be in [{-z.ndim}, {z.ndim - 1}] for z of shape {tuple(z.shape)}, "
+            f"received {axis!r}"
+        )
+    if z.shape[ax] == 0:
+        raise ValueError(f"z must not be empty along axis {axis}, received shape {tuple(z.shape)}")
+    return xp, z
+
+
 def logsumexp(z: Any, axis: int = -1) -> Any:
     r""":math:`\log\sum_c e^{z_c}` along ``axis``, as :math:`m + \log\sum_c e^{z_c - m}` with
     :math:`m = \max_c z_c` so that no exponential overflows."""
-    xp = array_namespace(z)
-    z = chk.as_float_array(xp, z, "z")
+    xp, z = _reduced(z, axis)
     m = xp.max(z, axis=axis, keepdims=True)
     return xp.squeeze(m, axis=axis) + xp.log(xp.sum(xp.exp(z - m), axis=axis))
 
 
 def log_softmax(z: Any, axis: int = -1) -> Any:
     r""":math:`\log \mathrm{softmax}(z)_c = z_c - \log\sum_k e^{z_k}` (stable)."""
-    xp = array_namespace(z)
-    z = chk.as_float_array(xp, z, "z")
+    xp, z = _reduced(z, axis)
     return z - xp.expand_dims(logsumexp(z, axis=axis), axis=axis)
 
 
@@ -77,8 +89,7 @@ def softmax(z: Any, axis: int = -1) -> Any:
 
     Subtracting the maximum changes nothing mathematically and keeps every exponent :math:`\le 0`.
     """
-    xp = array_namespace(z)
-    z = chk.as_float_array(xp, z, "z")
+    xp, z = _reduced(z, axis)
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -148,7 +159,7 @@ class Loss:
                 f"it accepts {sorted(self.defaults) or 'none'}"
             )
         p = {**self.defaults, **params}
-        xp = array_namespace(pred, target)
+        xp = chk.namespace(pred=pred, target=target)
         pred = chk.as_float_array(xp, pred, "pred")
         chk.check_nonempty(pred, "pred")
         chk.check_finite(xp, pred, "pred")

@@ -158,6 +158,7 @@ class Model:
     def penalty(self, params: Mapping[str, Any]) -> Any:
         r"""The weight-decay term :math:`\frac{\lambda}{2}\sum_\ell \lVert W_\ell\rVert^2`
         (a 0-d array)."""
+        self._check_keys(params)
         xp = array_namespace(*params.values())
         total = None
         for name in self.param_shapes:
@@ -228,7 +229,7 @@ class Model:
         if self.task != "classification":
             raise TypeError(f"{what} needs a classifier; {type(self).__name__} does regression")
 
-    def _check_params_X(self, params: Mapping[str, Any], X: Any):
+    def _check_keys(self, params: Mapping[str, Any]) -> None:
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a dict of arrays, received {type(params).__name__}")
         shapes = self.param_shapes
@@ -236,6 +237,14 @@ class Model:
             raise ValueError(
                 f"params must have keys {sorted(shapes)}, received {sorted(params)}"
             )
+        for name, p in params.items():
+            if not hasattr(p, "shape"):
+                raise TypeError(f"params[{name!r}] must be an array of shape {shapes[name]}, "
+                                f"received {type(p).__name__}")
+
+    def _check_params_X(self, params: Mapping[str, Any], X: Any):
+        self._check_keys(params)
+        shapes = self.param_shapes
         try:
             xp = array_namespace(*params.values(), X)
         except TypeError:
@@ -273,6 +282,7 @@ class Model:
                 f"{tuple(X.shape)}"
             )
         chk.check_nonempty(X, "X")
+        chk.check_finite(xp, X, "X")
         return xp, params, X
 
     def _check_y(self, xp: ModuleType, X: Any, y: Any, params: Mapping[str, Any]) -> Any:
@@ -301,6 +311,7 @@ class Model:
                 f"y must have shape (N,) = ({n},) to match X {tuple(X.shape)}, received "
                 f"{tuple(y.shape)}"
             )
+        chk.check_finite(xp, y, "y")
         return y
 
     def __repr__(self) -> str:

@@ -22,6 +22,8 @@ import copy
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+import numpy as np
+
 from . import _checks as chk
 from .backend import array_namespace
 
@@ -100,6 +102,11 @@ class Optimizer:
             if not xp.isdtype(g.dtype, ("real floating", "integral")):
                 raise TypeError(f"grads[{name!r}] must hold real numbers, received {g.dtype}")
             g = xp.astype(g, p.dtype)
+        if not bool(xp.all(xp.isfinite(g))):
+            raise ValueError(
+                f"grads[{name!r}] must be finite, received NaN or inf in an array of shape "
+                f"{tuple(g.shape)} (the loss has probably diverged: try a smaller lr)"
+            )
         return g
 
     def step(self, grads: Mapping[str, Any]) -> None:
@@ -148,6 +155,14 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (hyperparameters, state and step count)."""
+        if not isinstance(state_dict, Mapping) or not {"hyperparams", "state", "steps"} <= set(
+            state_dict
+        ):
+            got = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict).__name__
+            raise ValueError(
+                "state_dict must be a dict with keys ['hyperparams', 'state', 'steps'] "
+                f"(from opt.state_dict()), received {got}"
+            )
         for k, v in state_dict["hyperparams"].items():
             if k not in self._hyper_names:
                 raise ValueError(
@@ -194,6 +209,9 @@ class SGD(Optimizer):
         chk.check_number(self.momentum, "momentum", low=0.0)
         chk.check_number(self.dampening, "dampening")
         chk.check_number(self.weight_decay, "weight_decay", low=0.0)
+        for flag in ("nesterov", "maximize"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False, received {getattr(self, flag)!r}")
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError(
                 "nesterov=True requires momentum > 0 and dampening = 0, received "

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from . import _checks as chk
 from .backend import to_numpy
 from .losses import Loss
 
@@ -86,7 +87,15 @@ def get_ax(ax: Any = None, figsize: tuple[float, float] = (5.0, 3.5)) -> Any:
     """``ax``, or the axes of a new figure when ``ax`` is None."""
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    elif not hasattr(ax, "plot"):
+        raise TypeError(f"ax must be None or a matplotlib Axes, received {type(ax).__name__}")
     return ax
+
+
+def _check_loss(loss: Any, name: str = "loss") -> None:
+    if not isinstance(loss, Loss):
+        raise TypeError(f"{name} must be an edulib loss (e.g. edulib.losses.mse), "
+                        f"received {type(loss).__name__} {loss!r}")
 
 
 def _style(ax: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
@@ -104,6 +113,7 @@ def residual_curve(loss: Loss, r: Any, kind: str = "value", **params: Any) -> np
     r"""One regression loss against the residual :math:`r = \hat y - y`:
     ``kind="value"`` gives :math:`\ell(r)`, ``kind="grad"`` gives :math:`\psi(r) = \ell'(r)`
     (the gradient of one term, i.e. ``N * loss.grad``)."""
+    _check_loss(loss)
     r = np.asarray(r, dtype=np.float64)
     zero = np.zeros_like(r)
     if kind == "value":
@@ -117,10 +127,19 @@ def _plot_loss_family(ax: Any, losses: Sequence[Loss] | Mapping[str, Loss], xs: 
                       curve: Any, params: Mapping[str, Mapping[str, Any]] | None
                       ) -> dict[str, Any]:
     """One line per loss, ``curve(loss, **params) -> ys`` against ``xs``; ``{label: Line2D}``."""
-    items = list(losses.items()) if isinstance(losses, Mapping) else [(lo.name, lo)
-                                                                       for lo in losses]
-    colors = _pick_colors(items)
+    if isinstance(losses, (str, Loss)) or not isinstance(losses, (Sequence, Mapping)):
+        raise TypeError(f"losses must be a list of edulib losses or a dict label -> loss, "
+                        f"received {type(losses).__name__} {losses!r}")
+    items = list(losses.items()) if isinstance(losses, Mapping) else [
+        (getattr(lo, "name", repr(lo)), lo) for lo in losses]
+    for label, loss in items:
+        _check_loss(loss, f"losses[{label!r}]")
     params = params or {}
+    unknown = sorted(set(params) - {label for label, _ in items})
+    if unknown:
+        raise ValueError(f"params must be keyed by the losses' labels "
+                         f"{[label for label, _ in items]}, received unknown labels {unknown}")
+    colors = _pick_colors(items)
     lines = {}
     for i, (label, loss) in enumerate(items):
         p = dict(params.get(label, {}))
@@ -155,9 +174,20 @@ def plot_line_fits(x: Any, y: Any, fits: Mapping[str, tuple[float, float]],
     """Scatter the data (outliers highlighted) and draw the lines ``y = slope*x + intercept``
     given as ``fits = {label: (slope, intercept)}`` (labels that are loss names get the loss's
     colour). Returns ``{"data": ..., "outliers": ..., label: Line2D, "truth": Line2D}``."""
-    ax = get_ax(ax)
-    x, y = to_numpy(x), to_numpy(y)
+    x = np.asarray(to_numpy(x), dtype=np.float64)
+    y = np.asarray(to_numpy(y), dtype=np.float64)
+    chk.check_ndim(x, 1, "x", "one value per point")
+    chk.check_nonempty(x, "x")
+    chk.check_same_shape(x, y, "x", "y")
     mask = np.zeros(x.shape, dtype=bool) if is_outlier is None else to_numpy(is_outlier)
+    if mask.dtype != bool:
+        raise TypeError(f"is_outlier must be a boolean mask, received dtype {mask.dtype}")
+    chk.check_same_shape(x, mask, "x", "is_outlier")
+    for label, fit in fits.items():
+        if np.shape(fit) != (2,):
+            raise ValueError(f"fits[{label!r}] must be a pair (slope, intercept), "
+                             f"received {fit!r}")
+    ax = get_ax(ax)
     out: dict[str, Any] = {}
     out["data"] = ax.scatter(x[~mask], y[~mask], s=14, color=COLORS["data"], label="data")
     if mask.any():
@@ -184,6 +214,7 @@ def margin_curve(loss: Loss, m: Any, **params: Any) -> np.ndarray:
 
     Hinge takes labels :math:`\pm1`; BCE and focal take 0/1, so their positive label is 1.
     """
+    _check_loss(loss)
     m = np.asarray(m, dtype=np.float64)
     one = np.ones_like(m)
     return to_numpy(loss.values(m, one, **params))
@@ -259,6 +290,9 @@ def plot_contour(surface: Any, ax: Any = None, n: int = 101, levels: int = 20,
     Returns ``{"contour": ContourSet, "minima": Line2D, "saddles": Line2D, "levels": array}``
     (the markers only when drawn).
     """
+    if not all(hasattr(surface, k) for k in ("grid", "log_scale", "minima", "saddles")):
+        raise TypeError(f"surface must be an edulib.functions surface (e.g. Rosenbrock()), "
+                        f"received {type(surface).__name__} {surface!r}")
     ax = get_ax(ax, figsize=(5.0, 4.0))
     log = bool(surface.log_scale) if log is None else bool(log)
     X1, X2, Z = surface.grid(n=n, box=box)
@@ -349,6 +383,10 @@ def loss_curve_data(history: History, x: str = "step", which: str = "train"
         raise ValueError(f"x must be 'step', 'epoch' or 'time', received {x!r}")
     if which not in ("train", "val"):
         raise ValueError(f"which must be 'train' or 'val', received {which!r}")
+    if not all(hasattr(history, k) for k in ("train_loss", "val_loss", "epoch_steps", "time",
+                                              "epochs")):
+        raise TypeError(f"history must be an edulib.train.History, "
+                        f"received {type(history).__name__}")
     ys = np.asarray(history.train_loss if which == "train" else history.val_loss, dtype=np.float64)
     steps = np.asarray(history.epoch_steps, dtype=np.float64)
     if ys.size == 0:

@@ -102,8 +102,17 @@ class SurfaceRun(NamedTuple):
 
 
 # ------------------------------------------------------------------------------ helpers
+def _check_grads(grads: Any) -> None:
+    if not isinstance(grads, Mapping):
+        raise TypeError(f"grads must be a dict of named arrays, received {type(grads).__name__}")
+    for k, g in grads.items():
+        if g is not None and not hasattr(g, "shape"):
+            raise TypeError(f"grads[{k!r}] must be an array or None, received {type(g).__name__}")
+
+
 def global_norm(grads: Mapping[str, Any]) -> float:
     r"""Global norm :math:`\sqrt{\sum_k \lVert g_k \rVert^2}` over every array of ``grads``."""
+    _check_grads(grads)
     total = 0.0
     for g in grads.values():
         if g is None:
@@ -131,8 +140,15 @@ def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | Non
 
     With ``shuffle`` the order is ``rng.permutation(n)``; the last batch is smaller when
     ``batch_size`` does not divide ``n`` (PyTorch's ``drop_last=False``). ``batch_size=None``
-    gives one batch of everything, in order.
+    gives one batch of everything, in order; ``batch_size >= n`` one batch of everything, in
+    the (shuffled) order, as PyTorch's ``DataLoader`` does.
     """
+    n = chk.check_int(n, "n", low=1)
+    if batch_size is not None:
+        batch_size = chk.check_int(batch_size, "batch_size", low=1)
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator (edulib.rng(seed)) or None, "
+                        f"received {type(rng).__name__}")
     if batch_size is None:
         return [np.arange(n)]
     order = (rng if rng is not None else make_rng(0)).permutation(n) if shuffle else np.arange(n)
@@ -140,6 +156,8 @@ def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | Non
 
 
 def _to_namespace(xp: ModuleType, a: Any) -> Any:
+    if isinstance(a, (list, tuple)):
+        return xp.asarray(np.asarray(a))
     try:
         if array_namespace(a) is xp:
             return a
@@ -217,13 +235,18 @@ def train(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
         raise ValueError(f"batch_size must be None or an int >= 1, received {batch_size!r}")
-    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 0):
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0
+    ):
         raise ValueError(f"max_steps must be None or an int >= 0, received {max_steps!r}")
     if on_diverge not in ("warn", "stop", "raise"):
         raise ValueError(f"on_diverge must be 'warn', 'stop' or 'raise', received {on_diverge!r}")
     chk.check_number(diverge_factor, "diverge_factor", low=1.0)
     if clip_norm is not None:
         chk.check_number(clip_norm, "clip_norm", low=0.0, low_open=True)
+    if callback is not None:
+        chk.check_callable(callback, "callback", "None or a function "
+                           "callback(step, loss, params, history)")
 
     xp = array_namespace(*params.values())
     dtypes = {p.dtype for p in params.values()}
@@ -245,7 +268,11 @@ def train(
                          f"received {y_tr.shape[0]}")
     if n == 0:
         raise ValueError("X_train must hold at least one example, received 0")
-    has_acc = hasattr(model, "accuracy")
+    for name, a in (("X_train", X_tr), ("y_train", y_tr), ("X_val", X_va), ("y_val", y_va)):
+        if a is not None and xp.isdtype(a.dtype, "real floating"):
+            chk.check_finite(xp, a, name)
+    # regression models inherit an accuracy() that refuses to run: only classifiers have one
+    has_acc = hasattr(model, "accuracy") and getattr(model, "task", "") != "regression"
     hist = History()
     g = make_rng(seed)
     elapsed = 0.0
@@ -362,6 +389,12 @@ def run_on_surface(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, received {steps!r}")
+    if not (hasattr(surface, "value_and_grad") or (hasattr(surface, "f")
+                                                   and hasattr(surface, "grad"))):
+        raise TypeError("surface must have f(x) and grad(x) (an edulib.functions surface), "
+                        f"received {type(surface).__name__}")
+    chk.check_callable(optimizer, "optimizer", "an Optimizer class such as SGD or a factory "
+                       "params -> Optimizer")
     if on_diverge not in ("warn", "stop", "raise"):
         raise ValueError(f"on_diverge must be 'warn', 'stop' or 'raise', received {on_diverge!r}")
     chk.check_number(blowup, "blowup", low=0.0, low_open=True)

@@ -33,6 +33,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, NullLocator
 
+from . import _checks as chk
 from . import data as _data
 from . import losses
 from . import models as _models
@@ -133,6 +134,9 @@ def huber_delta_dashboard(x: Any = None, y: Any = None, is_outlier: Any = None, 
     ``state`` holds ``delta``, ``slope``, ``intercept`` of the current fit.
     Default data: :func:`edulib.data.regression_with_outliers`.
     """
+    chk.check_number(delta_min, "delta_min", low=0.0, low_open=True)
+    chk.check_number(delta_max, "delta_max", low=float(delta_min), low_open=True)
+    chk.check_number(delta, "delta", low=float(delta_min), high=float(delta_max))
     if x is None or y is None:
         x, y, is_outlier = _data.regression_with_outliers()
     x, y = to_numpy(x).astype(np.float64), to_numpy(y).astype(np.float64)
@@ -196,8 +200,12 @@ def focal_share(logits: Any, y: Any, gamma: float, alpha: float | None = None,
                 easy_threshold: float = 0.9) -> dict[str, float]:
     r"""Where the focal loss comes from: the share of the total loss due to easy examples
     (:math:`p_t >` ``easy_threshold``) and due to the positives (label 1)."""
+    chk.check_number(easy_threshold, "easy_threshold", low=0.0, high=1.0)
     z = np.asarray(to_numpy(logits), dtype=np.float64)
     y = np.asarray(to_numpy(y))
+    chk.check_same_shape(z, y, "logits", "y")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError(f"y must hold labels 0 or 1, received values in [{y.min()}, {y.max()}]")
     vals = to_numpy(losses.focal.values(z, y.astype(np.float64), alpha=alpha, gamma=gamma))
     p_t = np.where(y == 1, to_numpy(losses.sigmoid(z)), to_numpy(losses.sigmoid(-z)))
     total = vals.sum()
@@ -216,8 +224,13 @@ def focal_gamma_dashboard(split: Any = None, *, gamma: float = 2.0, alpha: float
     loss coming from easy examples (:math:`p_t >` ``easy_threshold``) and from the rare
     positives. ``state`` holds ``gamma``, ``easy_share``, ``positive_share``.
     """
+    chk.check_number(gamma_max, "gamma_max", low=0.0, low_open=True)
+    chk.check_number(gamma, "gamma", low=0.0, high=float(gamma_max))
     if split is None:
         split = _data.imbalanced()
+    if not (hasattr(split, "X_train") and hasattr(split, "y_train")):
+        raise TypeError("split must be an edulib.data.Split (X_train, X_val, y_train, y_val), "
+                        f"received {type(split).__name__}")
     X, y = np.asarray(split.X_train, np.float64), np.asarray(split.y_train)
     model = fit_linear(X, y.astype(np.float64), losses.bce_with_logits)
     z = to_numpy(predict(X, model.w, model.b))
@@ -384,12 +397,20 @@ def gd_dashboard(surface: Any = None, *, lr: float = 0.1, steps: int = 50, momen
         raise ValueError(f"lr_range must be (low, high) with 0 < low < high, received {lr_range!r}")
     if not lo_lr <= float(lr) <= hi_lr:
         raise ValueError(f"lr must lie in lr_range {lr_range!r}, received {lr!r}")
+    max_steps = chk.check_int(max_steps, "max_steps", low=1)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= max_steps:
         raise ValueError(f"steps must be an int in [0, {max_steps}], received {steps!r}")
+    if momentum_slider:  # the slider covers [0, 0.99]
+        chk.check_number(momentum, "momentum", low=0.0, high=0.99)
     s0 = surfaces[first]
     start = tuple(float(v) for v in (s0.start if x0 is None else x0))
     if len(start) != 2:
         raise ValueError(f"x0 must be a pair (x1, x2), received {x0!r}")
+    if all(math.isfinite(v) for v in start) and not all(
+        lo <= v <= hi for v, (lo, hi) in zip(start, s0.box, strict=True)
+    ):
+        raise ValueError(f"x0 must lie in the surface's box {s0.box} (the start sliders' range), "
+                         f"received {x0!r}")
 
     fig, (ax_c, ax_f) = _new_figure((10.0, 4.0), 2)
     fig.set_dpi(80)
@@ -519,6 +540,8 @@ def _batch_options(n: int) -> list[tuple[str, int]]:
 def minibatch_checkpoints(total_steps: int, n_points: int = 32) -> list[int]:
     """The steps after which :func:`minibatch_dashboard` evaluates the full losses:
     every ``ceil(total_steps / n_points)``-th step and the last one (step 0 is the start)."""
+    total_steps = chk.check_int(total_steps, "total_steps", low=0)
+    n_points = chk.check_int(n_points, "n_points", low=1)
     every = max(1, math.ceil(total_steps / max(1, n_points)))
     pts = list(range(0, total_steps + 1, every))
     if pts[-1] != total_steps:
@@ -529,6 +552,8 @@ def minibatch_checkpoints(total_steps: int, n_points: int = 32) -> list[int]:
 def examples_seen(steps: Any, n: int, batch_size: int) -> np.ndarray:
     r"""Examples processed after ``steps`` mini-batch steps when each epoch of ``n`` examples
     has :math:`\lceil n/B\rceil` steps (the last batch of an epoch may be smaller)."""
+    n = chk.check_int(n, "n", low=1)
+    batch_size = chk.check_int(batch_size, "batch_size", low=1)
     t = np.asarray(steps, dtype=np.int64)
     per_epoch = math.ceil(n / batch_size)
     return (t // per_epoch) * n + np.minimum((t % per_epoch) * batch_size, n)
@@ -576,6 +601,7 @@ def minibatch_dashboard(data: Any = None, model: Any = None, *, lr: float = 0.1,
                          f"received {n_train!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, received {epochs!r}")
+    chk.check_int(n_points, "n_points", low=1)
     sub = _data.Split(X_all[:n_train], np.asarray(data.X_val, np.float64), y_all[:n_train],
                       np.asarray(data.y_val))
     if model is None:
