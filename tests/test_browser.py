@@ -1,0 +1,176 @@
+"""A learner's first steps, in a real browser: JupyterLab opens the first notebook, Run All
+Cells runs it without an error, and the Huber delta dashboard answers its slider.
+
+Needs the ``playwright`` Python package (the ``browser`` extra) and Debian's Chromium at
+/usr/bin/chromium (``apt-get install chromium``); skipped, with the reason, without them.
+The browser never downloads anything: Playwright drives the system Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+NOTEBOOK = "01_losses/01_regression_losses.ipynb"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+# JupyterLab user settings for a quiet, deterministic page: no news/update toasts, and every
+# cell kept in the DOM (no windowing) so the test can read all prompts and outputs.
+USER_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+MS = 1000  # Playwright timeouts are in milliseconds
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_lab(root: Path, home: Path, log) -> tuple[subprocess.Popen, str]:
+    """JupyterLab on 127.0.0.1 serving ``root``, its config and runtime files under ``home``."""
+    for plugin, values in USER_SETTINGS.items():
+        path = home / "lab" / "user-settings" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    port, token = _free_port(), "edulib-browser-test"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_CONFIG_DIR": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", str(root), "--no-browser", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+         "--ServerApp.port_retries=0", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                return proc, f"{base}/lab/tree/{NOTEBOOK}?token={token}"
+        except OSError:
+            time.sleep(0.3)
+    _stop(proc)
+    log.flush()
+    pytest.fail("JupyterLab did not answer on 127.0.0.1:\n" + (home / "lab.log").read_text()[-3000:])
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
+                                   "(pip install -e '.[browser]')")
+    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+
+    # A copy of the course: running the notebook in the browser must never touch the
+    # committed outputs (JupyterLab may autosave).
+    root = tmp_path / "course"
+    shutil.copytree(ROOT / "course", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    home = tmp_path / "jupyter"
+    home.mkdir()
+    n_code = sum(c["cell_type"] == "code" for c in json.loads((root / NOTEBOOK).read_text())["cells"])
+    started = time.monotonic()
+
+    with open(home / "lab.log", "w") as log:
+        proc, url = _start_lab(root, home, log)
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30 * MS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(30 * MS)
+                try:
+                    _learner_session(page, url, n_code, tmp_path)
+                except BaseException:
+                    page.screenshot(path=str(tmp_path / "failure.png"))
+                    print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
+                    raise
+            finally:
+                browser.close()
+    finally:
+        _stop(proc)
+    assert time.monotonic() - started < 120, "the browser test must stay well under two minutes"
+
+
+def _learner_session(page, url: str, n_code: int, tmp_path: Path) -> None:
+    page.goto(url, wait_until="domcontentloaded", timeout=60 * MS)
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    idle = panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+    idle.wait_for(timeout=60 * MS)  # the kernel has started and answers
+
+    # Run > Run All Cells, as a learner would.
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+    # A fresh kernel numbers the code cells 1..n in order once all have run.
+    prompts = panel.locator(".jp-CodeCell .jp-InputArea-prompt")
+    expected = [f"[{k}]:" for k in range(1, n_code + 1)]
+    deadline = time.monotonic() + 75
+    while True:
+        got = [t.strip() for t in prompts.all_inner_texts()]
+        if got == expected:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"cells did not all run: prompts {got}, expected {expected}")
+        page.wait_for_timeout(250)
+    idle.wait_for(timeout=30 * MS)
+
+    errors = panel.locator(".jp-OutputArea-output").filter(has_text="Traceback")
+    stderr_tb = panel.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
+                              ).filter(has_text="Traceback")
+    widget_err = panel.locator(".jp-OutputArea-output").filter(has_text="Error displaying widget")
+    assert errors.count() == 0 and stderr_tb.count() == 0, errors.all_inner_texts()[:1]
+    assert widget_err.count() == 0, widget_err.all_inner_texts()[:1]
+
+    # The Huber delta dashboard: a slider, its readout, the dashboard's numbers and a figure.
+    dash = panel.locator(".jp-OutputArea-output .widget-vbox").filter(
+        has=page.locator(".widget-slider")).first
+    dash.scroll_into_view_if_needed()
+    handle = dash.locator(".noUi-handle").first
+    readout = dash.locator(".widget-readout").first
+    numbers = dash.locator(".widget-html").first
+    image = dash.locator("img").first
+    for loc in (handle, readout, numbers, image):
+        loc.wait_for(state="visible")
+    assert "delta" in dash.inner_text()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle())
+    before = {"src": image.get_attribute("src"), "readout": readout.inner_text(),
+              "numbers": numbers.inner_text()}
+    assert before["src"], "the dashboard's image has no source"
+
+    # Move the slider with the keyboard; the kernel refits and sends a new PNG.
+    handle.focus()
+    for _ in range(5):
+        handle.press("ArrowLeft")
+    page.wait_for_function("([img, old]) => img.getAttribute('src') !== old && img.complete",
+                           arg=[image.element_handle(), before["src"]], timeout=30 * MS)
+    panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=30 * MS)
+    after = {"src": image.get_attribute("src"), "readout": readout.inner_text(),
+             "numbers": numbers.inner_text()}
+    assert after["readout"] != before["readout"], (before, after)
+    assert after["numbers"] != before["numbers"] and "Huber slope" in after["numbers"], (before, after)
+    assert page.evaluate("img => img.naturalWidth", image.element_handle()) > 100
+
+    dash.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "huber_dashboard.png"))
