@@ -113,18 +113,41 @@ def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
     assert time.monotonic() - started < 120, "the browser test must stay well under two minutes"
 
 
+def _wait_for_connected_kernel(url: str, timeout: float = 60.0) -> None:
+    """Poll the server until the notebook's kernel is idle with a client connected."""
+    base, token = url.split("/lab/")[0], url.split("token=")[1]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as resp:
+            kernels = json.load(resp)
+        if any(k["execution_state"] == "idle" and k.get("connections", 0) >= 1 for k in kernels):
+            return
+        time.sleep(0.25)
+    pytest.fail(f"the notebook's kernel never became idle and connected: {kernels}")
+
+
 def _learner_session(page, url: str, n_code: int, tmp_path: Path) -> None:
     page.goto(url, wait_until="domcontentloaded", timeout=60 * MS)
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     idle = panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-    idle.wait_for(timeout=60 * MS)  # the kernel has started and answers
+    idle.wait_for(timeout=60 * MS)
+    _wait_for_connected_kernel(url)  # the page's websocket to the kernel is open
 
-    # Run > Run All Cells, as a learner would.
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    # Run > Run All Cells, as a learner would. Should that first request still be lost while
+    # the notebook finishes connecting (every prompt stays "[ ]:"), click again, as a learner would.
+    prompts = panel.locator(".jp-CodeCell .jp-InputArea-prompt")
+    for attempt in range(3):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function("els => els.some(e => e.innerText.trim() !== '[ ]:')",
+                                   arg=prompts.element_handles(), timeout=10 * MS)
+            break
+        except Exception:  # playwright's TimeoutError
+            if attempt == 2:
+                raise
 
     # A fresh kernel numbers the code cells 1..n in order once all have run.
-    prompts = panel.locator(".jp-CodeCell .jp-InputArea-prompt")
     expected = [f"[{k}]:" for k in range(1, n_code + 1)]
     deadline = time.monotonic() + 75
     while True:
