@@ -113,29 +113,49 @@ def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
     assert time.monotonic() - started < 120, "the browser test must stay well under two minutes"
 
 
-def _wait_for_connected_kernel(url: str, timeout: float = 60.0) -> None:
-    """Poll the server until the notebook's kernel is idle with a client connected."""
+def _kernel_connected(url: str) -> tuple[bool, list]:
+    """Whether the server has a kernel that is idle with a client (the page) connected."""
     base, token = url.split("/lab/")[0], url.split("token=")[1]
+    with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as resp:
+        kernels = json.load(resp)
+    return any(k["execution_state"] == "idle" and k.get("connections", 0) >= 1 for k in kernels), kernels
+
+
+def _wait_for_connected_kernel(page, url: str, timeout: float = 60.0) -> None:
+    """Wait until the notebook's kernel is idle with the page's websocket open. JupyterLab may
+    first ask which kernel to start: the learner accepts the proposed Python 3."""
+    select_kernel = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as resp:
-            kernels = json.load(resp)
-        if any(k["execution_state"] == "idle" and k.get("connections", 0) >= 1 for k in kernels):
+    while True:
+        ready, kernels = _kernel_connected(url)
+        if ready:
             return
-        time.sleep(0.25)
-    pytest.fail(f"the notebook's kernel never became idle and connected: {kernels}")
+        if select_kernel.is_visible():
+            select_kernel.locator(".jp-mod-accept").click()
+        if time.monotonic() > deadline:
+            pytest.fail(f"the notebook's kernel never became idle and connected: {kernels}")
+        page.wait_for_timeout(250)
 
 
 def _learner_session(page, url: str, n_code: int, tmp_path: Path) -> None:
     page.goto(url, wait_until="domcontentloaded", timeout=60 * MS)
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    panel.locator(".jp-Cell").first.wait_for(timeout=60 * MS)
+    _wait_for_connected_kernel(page, url)  # the page's websocket to the kernel is open
     idle = panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-    idle.wait_for(timeout=60 * MS)
-    _wait_for_connected_kernel(url)  # the page's websocket to the kernel is open
+    idle.wait_for(timeout=30 * MS)
+
+    # The copy holds the committed outputs, numbered 1..n already: clear them (Edit > Clear
+    # Outputs of All Cells) so that every count and output checked below comes from this run.
+    prompts = panel.locator(".jp-CodeCell .jp-InputArea-prompt")
+    page.get_by_role("menuitem", name="Edit", exact=True).click()
+    page.get_by_role("menuitem", name="Clear Outputs of All Cells", exact=True).click()
+    page.wait_for_function("els => els.every(e => e.innerText.trim() === '[ ]:')",
+                           arg=prompts.element_handles())
+    assert panel.locator(".jp-OutputArea-output").count() == 0
 
     # Run > Run All Cells, as a learner would. Should that first request still be lost while
     # the notebook finishes connecting (every prompt stays "[ ]:"), click again, as a learner would.
-    prompts = panel.locator(".jp-CodeCell .jp-InputArea-prompt")
     for attempt in range(3):
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
@@ -147,10 +167,17 @@ def _learner_session(page, url: str, n_code: int, tmp_path: Path) -> None:
             if attempt == 2:
                 raise
 
-    # A fresh kernel numbers the code cells 1..n in order once all have run.
+    # A fresh kernel numbers the code cells 1..n in order once all have run. An error stops
+    # Run All, so errors are checked while waiting (fail fast, with the traceback).
+    errors = panel.locator(".jp-OutputArea-output").filter(has_text="Traceback")
+    stderr_tb = panel.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
+                              ).filter(has_text="Traceback")
+    widget_err = panel.locator(".jp-OutputArea-output").filter(has_text="Error displaying widget")
     expected = [f"[{k}]:" for k in range(1, n_code + 1)]
     deadline = time.monotonic() + 75
     while True:
+        assert errors.count() == 0 and stderr_tb.count() == 0, (errors.all_inner_texts()
+                                                                or stderr_tb.all_inner_texts())[0]
         got = [t.strip() for t in prompts.all_inner_texts()]
         if got == expected:
             break
@@ -158,11 +185,6 @@ def _learner_session(page, url: str, n_code: int, tmp_path: Path) -> None:
             pytest.fail(f"cells did not all run: prompts {got}, expected {expected}")
         page.wait_for_timeout(250)
     idle.wait_for(timeout=30 * MS)
-
-    errors = panel.locator(".jp-OutputArea-output").filter(has_text="Traceback")
-    stderr_tb = panel.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
-                              ).filter(has_text="Traceback")
-    widget_err = panel.locator(".jp-OutputArea-output").filter(has_text="Error displaying widget")
     assert errors.count() == 0 and stderr_tb.count() == 0, errors.all_inner_texts()[:1]
     assert widget_err.count() == 0, widget_err.all_inner_texts()[:1]
 
