@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace as _compat_namespace
-from array_api_compat import is_cupy_namespace
 
 __all__ = [
     "array_namespace",
@@ -129,7 +128,3 @@ def available_backends() -> dict[str, str]:
     out["cupy"] = gpu_unavailable_reason()
     return out
 
-
-def is_gpu_namespace(xp: ModuleType) -> bool:
-    """True when ``xp`` is CuPy's namespace (used only to choose fused kernels)."""
-    return is_cupy_namespace(xp)

@@ -55,9 +55,14 @@ def rng():
 
 
 @pytest.fixture(autouse=True)
-def _close_figures():
-    yield
+def _figures(monkeypatch):
+    """edulib's plots and widgets never call plt.show(); figures are closed after each test."""
     import matplotlib.pyplot as plt
 
+    def fail():
+        raise AssertionError("plots and widgets must not call plt.show()")
+
+    monkeypatch.setattr(plt, "show", fail)
+    yield
     plt.close("all")
 

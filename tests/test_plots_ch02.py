@@ -9,14 +9,6 @@ import pytest
 from edulib import functions, plots
 
 
-@pytest.fixture(autouse=True)
-def _no_show(monkeypatch):
-    def fail():
-        raise AssertionError("plots must not call plt.show()")
-
-    monkeypatch.setattr(plt, "show", fail)
-
-
 def test_contour_levels_linear_and_log():
     Z = np.linspace(0.0, 100.0, 1001).reshape(11, 91)
     lin = plots.contour_levels(Z, 9)
