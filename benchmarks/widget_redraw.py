@@ -35,6 +35,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from edulib import functions, widgets  # noqa: E402
+from edulib.widgets import ch03  # noqa: E402
 
 TARGET_MS = 100.0
 
@@ -76,6 +77,19 @@ CASES: list[Case] = [
          "batch_size", _cycle([1, 2, 4, 8, 16, 32, 64, 128, 256]), 300.0),
     Case("minibatch digits: lr (B=1, worst)", lambda: widgets.minibatch_dashboard(batch_size=1),
          "lr", _cycle(np.geomspace(1e-3, 1.0, 16).tolist()), 300.0),
+    # chapter 02 dashboards with another optimizer chosen (a fresh Adam per move)
+    Case("gd quadratic: lr (Adam)", lambda: widgets.gd_dashboard(optimizer="Adam", steps=50),
+         "lr", _cycle(np.geomspace(0.01, 0.6, 16).tolist())),
+    # chapter 03: momentum on the narrow valley; only the path and the curves move (fixed
+    # axes, blitting), so the target is 50 ms
+    Case("momentum quadratic: mu (100 steps)", lambda: ch03.momentum_dashboard(), "momentum",
+         _cycle(np.linspace(0.0, 0.95, 16).tolist()), 50.0),
+    Case("momentum quadratic: lr (100 steps)", lambda: ch03.momentum_dashboard(momentum=0.4),
+         "lr", _cycle(np.geomspace(0.05, 0.9, 16).tolist()), 50.0),
+    # Rosenbrock: 500 Python-level optimizer steps per move, so a looser target
+    Case("momentum rosenbrock: mu (500 st.)",
+         lambda: ch03.momentum_dashboard("rosenbrock", momentum=0.9), "momentum",
+         _cycle(np.linspace(0.5, 0.95, 16).tolist()), 150.0),
 ]
 
 

@@ -5,7 +5,22 @@ history -> plot/widget. Plotting and widget modules are imported on demand
 (``from edulib import plots, widgets``) so that numeric code never pulls in matplotlib.
 """
 
-from . import backend, data, fitting, functions, gradcheck, landscape, losses, models, optim, train
+from . import (
+    backend,
+    data,
+    diagnose,
+    fitting,
+    functions,
+    gradcheck,
+    hessian,
+    landscape,
+    losses,
+    models,
+    optim,
+    quasi_newton,
+    schedules,
+    train,
+)
 from .backend import array_namespace, rng, to_numpy
 
 __version__ = "0.1.0"
@@ -13,14 +28,18 @@ __all__ = [
     "array_namespace",
     "backend",
     "data",
+    "diagnose",
     "fitting",
     "functions",
     "gradcheck",
+    "hessian",
     "landscape",
     "losses",
     "models",
     "optim",
+    "quasi_newton",
     "rng",
+    "schedules",
     "to_numpy",
     "train",
 ]

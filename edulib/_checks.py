@@ -30,23 +30,39 @@ def namespace(**arrays: Any) -> ModuleType:
 
 def as_float_array(xp: ModuleType, x: Any, name: str, dtype: Any = None) -> Any:
     """``x`` as a real floating array of ``xp`` (integers and lists become float64)."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be an array of numbers, received {type(x).__name__}")
     try:
         arr = xp.asarray(x)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be an array of numbers, received {type(x).__name__}") from exc
+    try:
+        numeric = xp.isdtype(arr.dtype, ("real floating", "integral", "bool"))
+    except (TypeError, ValueError):  # str / object dtypes are not array-API dtypes
+        numeric = False
+    if not numeric:
+        raise TypeError(f"{name} must hold real numbers, received dtype {arr.dtype}")
     if dtype is not None:
         return xp.astype(arr, dtype) if arr.dtype != dtype else arr
     if xp.isdtype(arr.dtype, "real floating"):
         return arr
-    if xp.isdtype(arr.dtype, ("integral", "bool")):
-        return xp.astype(arr, xp.float64)
-    raise TypeError(f"{name} must hold real numbers, received dtype {arr.dtype}")
+    return xp.astype(arr, xp.float64)
 
 
 def as_int_array(xp: ModuleType, x: Any, name: str) -> Any:
     """``x`` as an integer array of ``xp``; floats are refused (labels are class indices)."""
-    arr = xp.asarray(x)
-    if not xp.isdtype(arr.dtype, "integral"):
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must hold integer class indices, received {type(x).__name__}")
+    try:
+        arr = xp.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must hold integer class indices, received "
+                        f"{type(x).__name__}") from exc
+    try:
+        integral = xp.isdtype(arr.dtype, "integral")
+    except (TypeError, ValueError):
+        integral = False
+    if not integral:
         raise TypeError(
             f"{name} must hold integer class indices, received dtype {arr.dtype}"
         )
@@ -84,9 +100,15 @@ def check_nonempty(x: Any, name: str) -> None:
 
 def check_int(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int inside ``[low, high]``, else a TypeError/ValueError naming it."""
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
+    if isinstance(value, bool) or not hasattr(value, "__index__") or tuple(
+        getattr(value, "shape", ())
+    ) != ():
         raise TypeError(f"{name} must be an int, received {type(value).__name__} {value!r}")
-    v = int(value.__index__())
+    try:
+        v = int(value.__index__())
+    except TypeError:  # e.g. a 0-d float array: has __index__ but refuses it
+        raise TypeError(f"{name} must be an int, received {type(value).__name__} "
+                        f"{value!r}") from None
     if (low is not None and v < low) or (high is not None and v > high):
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
@@ -102,11 +124,17 @@ def check_callable(value: Any, name: str, what: str) -> None:
 def check_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False) -> float:
     """``value`` as a float inside the stated interval, else a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(
-        value, "__float__"
-    ):
-        raise TypeError(f"{name} must be a number, received {type(value).__name__}")
-    v = float(value)
+    if (isinstance(value, (bool, complex, str, bytes))
+            or not isinstance(value, (int, float)) and not hasattr(value, "__float__")
+            or tuple(getattr(value, "shape", ())) != ()):
+        shape = getattr(value, "shape", None)
+        got = f" of shape {tuple(shape)}" if shape is not None and tuple(shape) != () else ""
+        raise TypeError(f"{name} must be a number, received {type(value).__name__}{got}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):  # complex numpy scalars, 0-d complex arrays ...
+        raise TypeError(f"{name} must be a real number, received {type(value).__name__} "
+                        f"{value!r}") from None
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
     interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"

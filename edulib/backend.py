@@ -9,13 +9,16 @@ namespace the test suite uses to prove that nothing NumPy-specific slipped in.
 from __future__ import annotations
 
 import functools
+import operator
 from types import ModuleType
 from typing import Any
 
+import array_api_compat as _compat
 import numpy as np
 from array_api_compat import array_namespace as _compat_namespace
 
 __all__ = [
+    "apply_into",
     "array_namespace",
     "available_backends",
     "gpu_available",
@@ -40,6 +43,37 @@ def array_namespace(*arrays: Any) -> ModuleType:
         return _compat_namespace(*real)
     except TypeError as exc:
         raise TypeError(f"expected arrays from one array library, received {exc}") from None
+
+
+_INPLACE_OPERATORS = {
+    "add": operator.iadd,
+    "subtract": operator.isub,
+    "multiply": operator.imul,
+    "divide": operator.itruediv,
+}
+
+
+def apply_into(out: Any, op: str, *args: Any) -> Any:
+    """Write ``xp.<op>(*args)`` into the existing array ``out`` and return ``out``.
+
+    ``apply_into(s, "multiply", g, g)`` is ``s[...] = g * g``; ``apply_into(s, "sqrt", v)`` is
+    ``s[...] = sqrt(v)``. The point is speed and memory in optimizer steps: on NumPy and CuPy
+    the ufunc writes straight into ``out`` (``np.multiply(g, g, out=s)``), so no temporary array
+    is created. Other namespaces (``array_api_strict`` has no ``out=``) use an in-place operator
+    when ``out`` is the first argument (``s *= c``), else compute and copy (``s[...] = ...``).
+    """
+    if isinstance(out, np.ndarray):  # checked first: this runs once per block of a NumPy step
+        return getattr(np, op)(*args, out=out)
+    xp = array_namespace(out)
+    if _compat.is_cupy_namespace(xp):
+        import cupy
+
+        return getattr(cupy, op)(*args, out=out)
+    if args and args[0] is out and op in _INPLACE_OPERATORS and len(args) == 2:
+        _INPLACE_OPERATORS[op](out, args[1])
+        return out
+    out[...] = getattr(xp, op)(*args)
+    return out
 
 
 def to_numpy(x: Any) -> np.ndarray:

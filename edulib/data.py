@@ -1,7 +1,7 @@
 """Datasets for the course: all generated from a seed or bundled with a package (no downloads).
 
 Each function returns NumPy arrays (move them to a GPU with ``cupy.asarray``). Classification
-sets come as ``X_train, X_val, y_train, y_val``; the split is seeded and stratified.
+sets come as ``X_train, X_val, y_train, y_val``; the split is seeded and stratified by class.
 """
 
 from __future__ import annotations
@@ -33,10 +33,20 @@ class Split(NamedTuple):
 
 
 def train_val_split(X: np.ndarray, y: np.ndarray, val_fraction: float = 0.2,
-                    seed: int = 0, stratify: bool = True) -> Split:
-    """Seeded split; with ``stratify`` each class keeps its share in both parts."""
+                    seed: int = 0, stratify: bool | None = None) -> Split:
+    """Seeded split of ``(X, y)`` into training and validation parts.
+
+    ``val_fraction`` of the examples (rounded, at least 1) go to validation; both parts must
+    keep at least one example, else a ValueError says how many each would get.
+    ``stratify``: ``True`` keeps each class's share in both parts (``y`` must hold class labels
+    -- integers or booleans -- with at least 2 examples per class); ``False`` draws a plain
+    random split; ``None`` (default) stratifies when ``y`` holds integer/boolean labels and
+    splits plainly otherwise (regression targets).
+    """
     chk.check_number(val_fraction, "val_fraction", low=0.0, high=1.0, low_open=True,
                      high_open=True)
+    if stratify is not None and not isinstance(stratify, (bool, np.bool_)):
+        raise TypeError(f"stratify must be True, False or None, received {stratify!r}")
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim != 1:
         raise ValueError(f"X must have shape (N, ...) and y shape (N,), received X {X.shape} "
@@ -47,17 +57,46 @@ def train_val_split(X: np.ndarray, y: np.ndarray, val_fraction: float = 0.2,
         raise ValueError(
             f"y must have X.shape[0] = {X.shape[0]} entries, received {y.shape[0]}"
         )
+    labels = y.dtype.kind in "iub"
+    if stratify is None:
+        stratify = labels
+    elif stratify and not labels:
+        raise ValueError(
+            f"stratify=True needs class labels (integers or booleans) in y, received dtype "
+            f"{y.dtype}; for regression targets use stratify=False"
+        )
+    n = X.shape[0]
     g = make_rng(seed)
     if stratify:
+        classes, counts = np.unique(y, return_counts=True)
+        if counts.min() < 2:
+            lonely = classes[counts < 2][:5].tolist()
+            raise ValueError(
+                f"y must have at least 2 examples of every class to stratify (one for each part), "
+                f"received class(es) {lonely} with 1 example; pass stratify=False to split "
+                "without keeping class shares"
+            )
         val_idx = []
-        for c in np.unique(y):
+        for c, n_c in zip(classes, counts, strict=True):
+            n_val = max(1, round(val_fraction * n_c))
+            if n_val >= n_c:
+                raise ValueError(
+                    f"val_fraction={val_fraction!r} leaves no training example of class {c} "
+                    f"({n_c} examples, {n_val} to validation); lower val_fraction"
+                )
             idx = np.flatnonzero(y == c)
             g.shuffle(idx)
-            val_idx.append(idx[: max(1, round(val_fraction * idx.size))])
+            val_idx.append(idx[:n_val])
         val = np.sort(np.concatenate(val_idx))
     else:
-        val = np.sort(g.permutation(X.shape[0])[: max(1, round(val_fraction * X.shape[0]))])
-    train = np.setdiff1d(np.arange(X.shape[0]), val)
+        n_val = max(1, round(val_fraction * n))
+        if n_val >= n:
+            raise ValueError(
+                f"val_fraction={val_fraction!r} of N={n} examples sends {n_val} to validation "
+                "and leaves none for training; lower val_fraction"
+            )
+        val = np.sort(g.permutation(n)[:n_val])
+    train = np.setdiff1d(np.arange(n), val)
     train = train[g.permutation(train.size)]
     return Split(X[train], X[val], y[train], y[val])
 

@@ -31,6 +31,12 @@ Two deterministic, full-batch schemes (chosen with ``method``):
 
 ``method="auto"`` (the default) uses IRLS for MSE, MAE and Huber and gradient descent otherwise.
 Everything runs on the array namespace of ``X`` (NumPy, CuPy, array_api_strict).
+
+Failure modes are reported, not hidden: IRLS needs a unique solution, so a constant ``x``, a
+feature that repeats another, or fewer points than parameters raise a ValueError (not NumPy's
+"Singular matrix"); data too large for the normal equations to fit in the floating range raise
+a ValueError asking to rescale; a GD step ``lr`` that makes the loss blow up raises a ValueError
+naming ``lr`` and the safe default.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from . import _checks as chk
 from .backend import to_numpy
@@ -85,6 +93,7 @@ def predict(X: Any, w: Any, b: Any) -> Any:
     xp = chk.namespace(X=X, w=w, b=b)
     X = chk.as_float_array(xp, X, "X")
     w = chk.as_float_array(xp, w, "w")
+    b = chk.as_float_array(xp, b, "b")
     if X.ndim == 1:
         X = X[:, None]
     chk.check_ndim(X, 2, "X", "features of shape (N, d)")
@@ -92,7 +101,14 @@ def predict(X: Any, w: Any, b: Any) -> Any:
     if w.ndim not in (1, 2) or w.shape[0] != X.shape[1]:
         raise ValueError(f"w must have shape (d,) or (d, C) with d = X.shape[1] = {X.shape[1]}, "
                          f"received {tuple(w.shape)}")
-    return X @ w + b
+    out_shape = tuple(w.shape[1:])
+    if b.ndim > 1 or (b.ndim == 1 and tuple(b.shape) not in (out_shape, (1,))):
+        raise ValueError(f"b must be a number or have shape {out_shape or (1,)}, "
+                         f"received {tuple(b.shape)}")
+    chk.check_finite(xp, w, "w")
+    chk.check_finite(xp, b, "b")
+    with np.errstate(over="ignore"):  # finite but huge inputs give inf, not a NumPy warning
+        return X @ w + b
 
 
 def _design(xp: Any, X: Any) -> Any:
@@ -104,7 +120,7 @@ def fit_linear(
     X: Any,
     y: Any,
     loss: Loss,
-    *,
+    *extra: Any,
     method: str = "auto",
     n_steps: int | None = None,
     lr: float | None = None,
@@ -132,7 +148,13 @@ def fit_linear(
         init: starting ``(w, b)`` (warm start); zeros by default.
         n_classes: number of classes C for softmax cross-entropy / multiclass hinge
             (default ``max(y) + 1``).
+
+    Everything after ``loss`` is passed by name.
     """
+    if extra:
+        raise TypeError(f"fit_linear takes X, y and loss, then options by name only (e.g. "
+                        f"method='gd', lr=0.1); received {len(extra)} extra positional "
+                        f"argument(s) {extra!r}")
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be an edulib loss (e.g. edulib.losses.mse), received "
                         f"{type(loss).__name__}")
@@ -159,6 +181,9 @@ def fit_linear(
         if not xp.isdtype(y.dtype, "integral"):
             raise TypeError(f"y must hold integer class labels for loss {loss.name!r}, "
                             f"received dtype {y.dtype}")
+        if bool(xp.any(y < 0)):
+            raise ValueError(f"y must hold class labels 0, 1, ..., C-1, received values in "
+                             f"[{int(xp.min(y))}, {int(xp.max(y))}]")
     else:
         y = chk.as_float_array(xp, y, "y")
         chk.check_finite(xp, y, "y")
@@ -166,7 +191,8 @@ def fit_linear(
     chk.check_number(tol, "tol", low=0.0)
     chk.check_number(eps, "eps", low=0.0, low_open=True)
     if n_steps is not None:
-        chk.check_int(n_steps, "n_steps", low=1)
+        n_steps = chk.check_int(n_steps, "n_steps", low=1)
+    _check_scale(xp, X, None if loss.name in _CLASS_INDEX_LOSSES else y)
 
     A = _design(xp, X)
     d = X.shape[1]
@@ -190,21 +216,64 @@ def fit_linear(
             if math.prod(v.shape) != math.prod(shape):
                 raise ValueError(f"init {name} must have shape {tuple(shape)}, "
                                  f"received {tuple(v.shape)}")
+        chk.check_finite(xp, w0, "init w")
+        chk.check_finite(xp, b0, "init b")
         w0 = xp.reshape(w0, theta[:d, ...].shape)
         b0 = xp.reshape(b0, theta[d, ...].shape)
         theta = xp.concat([w0, xp.expand_dims(b0, axis=0)], axis=0)
 
     if method == "irls":
+        _check_unique_solution(xp, X, A)
         theta, hist, n_iter, conv = _irls(xp, A, y, loss, theta, n_steps or 100, tol, eps,
                                           loss_params)
     else:
-        if lr is None:
-            lr = 1.0 / (_CURVATURE.get(loss.name, 1.0) * float(xp.mean(xp.sum(A * A, axis=1))))
-        chk.check_number(lr, "lr", low=0.0, low_open=True)
+        safe_lr = 1.0 / (_CURVATURE.get(loss.name, 1.0) * float(xp.mean(xp.sum(A * A, axis=1))))
+        lr = safe_lr if lr is None else chk.check_number(lr, "lr", low=0.0, low_open=True)
         theta, hist, n_iter, conv = _gd(xp, A, y, loss, theta, n_steps or 3000, lr, tau,
-                                        tol, loss_params)
+                                        tol, loss_params, safe_lr)
     return LinearFit(w=theta[:d, ...], b=theta[d, ...], loss=hist[-1], n_iter=n_iter,
                      converged=conv, method=method, history=hist)
+
+
+def _check_scale(xp: Any, X: Any, y: Any) -> None:
+    """Refuse data whose normal equations (sums of N products) would overflow the dtype."""
+    n, k = X.shape[0], X.shape[1] + 1
+    limit = math.sqrt(float(xp.finfo(X.dtype).max) / (n * k)) / 4.0
+    for name, a in (("X", X), ("y", y)):
+        if a is None:
+            continue
+        big = float(xp.max(xp.abs(a)))
+        if big > limit:
+            raise ValueError(
+                f"{name} is too large to fit in {X.dtype}: largest |{name}| = {big:.3g}, but sums "
+                f"of N={n} squares overflow beyond about {limit:.3g}; rescale the data (e.g. "
+                f"divide {name} by its standard deviation) and scale the fit back"
+            )
+
+
+def _check_unique_solution(xp: Any, X: Any, A: Any) -> None:
+    """IRLS solves (A^T W A) theta = A^T W y: refuse data where that has no unique solution."""
+    n, k = A.shape
+    # rank of the column-normalised design, so that a feature measured in huge units (x ~ 1e100)
+    # is not mistaken for a zero column next to the intercept's ones
+    norms = xp.max(xp.abs(A), axis=0)
+    rank = int(xp.linalg.matrix_rank(A / xp.where(norms > 0, norms, xp.ones_like(norms))))
+    if rank == k:
+        return
+    why = []
+    if n < k:
+        why.append(f"only N={n} point(s) for {k} parameters (d={k - 1} weights + intercept)")
+    span = xp.max(X, axis=0) - xp.min(X, axis=0)
+    const = [j for j in range(X.shape[1]) if float(span[j]) == 0.0]
+    if const:
+        vals = ", ".join(f"column {j} = {float(X[0, j]):g}" for j in const[:3])
+        why.append(f"constant feature(s) ({vals}), which the intercept already covers")
+    if not why:
+        why.append("a feature is a linear combination of the others (e.g. a repeated column)")
+    raise ValueError(
+        f"X does not determine a unique fit: the design [X, 1] has rank {rank} < {k} because of "
+        f"{'; '.join(why)}; remove the redundant feature(s) or add points"
+    )
 
 
 def _irls(xp, A, y, loss, theta, n_steps, tol, eps, params):
@@ -231,21 +300,38 @@ def _irls(xp, A, y, loss, theta, n_steps, tol, eps, params):
     return theta, hist, it, converged
 
 
-def _gd(xp, A, y, loss, theta, n_steps, lr, tau, tol, params):
+def _gd(xp, A, y, loss, theta, n_steps, lr, tau, tol, params, safe_lr):
     best, best_val = theta, math.inf
     hist: list[float] = []
     best_at_90 = math.inf
+
+    def value_and_grad(t):
+        with np.errstate(over="ignore", invalid="ignore"):
+            pred = A @ theta
+        val = float("nan")
+        if bool(xp.all(xp.isfinite(pred))):
+            v, g = loss.value_and_grad(pred, y, **params)
+            val = float(v)
+        first = hist[0] if hist else val
+        if not math.isfinite(val) or val > 1e6 * max(first, 1.0):
+            raise ValueError(
+                f"gradient descent diverged at step {t}: the loss went from {first:.4g} to "
+                f"{val:.4g}; lr={lr:g} is too large for this data (the default lr={safe_lr:.4g} "
+                "is safe: leave lr=None)"
+            )
+        return val, g
+
     for t in range(n_steps):
         if t == (9 * n_steps) // 10:
             best_at_90 = best_val
-        val, g = loss.value_and_grad(A @ theta, y, **params)
-        val = float(val)
+        val, g = value_and_grad(t)
         hist.append(val)
         if val < best_val:
             best, best_val = theta, val
-        grad = A.T @ g  # chain rule: dL/dtheta = A^T dL/dy_hat
-        theta = theta - (lr / math.sqrt(1.0 + t / tau)) * grad
-    val = float(loss(A @ theta, y, **params))
+        with np.errstate(over="ignore", invalid="ignore"):
+            grad = A.T @ g  # chain rule: dL/dtheta = A^T dL/dy_hat
+            theta = theta - (lr / math.sqrt(1.0 + t / tau)) * grad
+    val, _ = value_and_grad(n_steps)
     hist.append(val)
     if val < best_val:
         best, best_val = theta, val
@@ -255,12 +341,24 @@ def _gd(xp, A, y, loss, theta, n_steps, lr, tau, tol, params):
     return best, hist, n_steps, converged
 
 
-def fit_line(x: Any, y: Any, loss: Loss, **kwargs: Any) -> LinearFit:
+def fit_line(x: Any, y: Any, loss: Loss, *extra: Any, **kwargs: Any) -> LinearFit:
     r"""Fit the line :math:`\hat y = w x + b` to 1-D data: :func:`fit_linear` with X = x[:, None].
 
-    ``fit.slope`` and ``fit.intercept`` give the two numbers.
+    ``fit.slope`` and ``fit.intercept`` give the two numbers. ``x`` must take at least two
+    different values (through a single x every slope fits equally well).
     """
+    if extra:
+        raise TypeError(f"fit_line takes x, y and loss, then options by name only (e.g. "
+                        f"method='gd'); received {len(extra)} extra positional argument(s) "
+                        f"{extra!r}")
     xp = chk.namespace(x=x, y=y)
     x = chk.as_float_array(xp, x, "x")
     chk.check_ndim(x, 1, "x", "one feature per point, shape (N,)")
+    chk.check_nonempty(x, "x")
+    chk.check_finite(xp, x, "x")
+    if float(xp.max(x)) == float(xp.min(x)):
+        raise ValueError(
+            f"x must take at least two different values to fit a line, received {x.shape[0]} "
+            f"point(s) all at x = {float(x[0]):g}: every slope fits them equally well"
+        )
     return fit_linear(x[:, None], y, loss, **kwargs)

@@ -14,12 +14,19 @@ with ``reduction="mean"``. Where a convention differs, the loss's docstring says
 Notation (shared with the notebooks): ``pred`` is :math:`\hat y` for regression and the logits
 :math:`z` (or scores :math:`s`) for classification, ``target`` is :math:`y`, and :math:`N` is the
 number of terms averaged over.
+
+Inputs must be finite (a NaN or inf in ``pred`` or ``target`` raises a ValueError naming it).
+Finite inputs so large that a loss or gradient exceeds the floating range (e.g. ``mse`` of
+residuals above ~1e154 in float64) give ``inf``, as PyTorch does, without NumPy overflow warnings.
+Loss parameters (``delta``, ``margin``, ``alpha``, ``gamma``) are passed by name.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from . import _checks as chk
 
@@ -51,8 +58,10 @@ def sigmoid(z: Any) -> Any:
     """
     xp = chk.namespace(z=z)
     z = chk.as_float_array(xp, z, "z")
-    e = xp.exp(-xp.abs(z))
-    return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    if bool(xp.any(xp.isnan(z))):
+        raise ValueError(f"z must not hold NaN, received {int(xp.sum(xp.astype(xp.isnan(z), xp.int64)))}"
+                         f" NaN value(s) in an array of shape {tuple(z.shape)}")
+    return _sigmoid(xp, z)
 
 
 def _reduced(z: Any, axis: Any) -> tuple[ModuleType, Any]:
@@ -70,18 +79,51 @@ def _reduced(z: Any, axis: Any) -> tuple[ModuleType, Any]:
     return xp, z
 
 
+def _max_along(xp: ModuleType, z: Any, axis: int) -> Any:
+    """``max(z, axis, keepdims)``, checked: a NaN or +inf in z (or a slice of only -inf) makes
+    it non-finite and raises. Single -inf entries are allowed (a masked logit: probability 0).
+    Checking the small reduced array instead of z itself keeps the check cheap."""
+    m = xp.max(z, axis=axis, keepdims=True)
+    if not bool(xp.all(xp.isfinite(m))):
+        bad = int(xp.sum(xp.astype(~xp.isfinite(m), xp.int64)))
+        raise ValueError(
+            f"z must be finite (-inf entries are allowed when every slice has a finite maximum), "
+            f"received NaN/+inf or all -inf in {bad} slice(s) along axis {axis} of an array of "
+            f"shape {tuple(z.shape)}"
+        )
+    return m
+
+
+def _lse(xp: ModuleType, z: Any, axis: int, m: Any) -> Any:
+    """log-sum-exp of finite-max z along axis (m = its max, keepdims); callers silence overflow."""
+    return xp.squeeze(m, axis=axis) + xp.log(xp.sum(xp.exp(z - m), axis=axis))
+
+
+def _softmax(xp: ModuleType, z: Any, axis: int, m: Any) -> Any:
+    e = xp.exp(z - m)
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def _sigmoid(xp: ModuleType, z: Any) -> Any:
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 def logsumexp(z: Any, axis: int = -1) -> Any:
     r""":math:`\log\sum_c e^{z_c}` along ``axis``, as :math:`m + \log\sum_c e^{z_c - m}` with
     :math:`m = \max_c z_c` so that no exponential overflows."""
     xp, z = _reduced(z, axis)
-    m = xp.max(z, axis=axis, keepdims=True)
-    return xp.squeeze(m, axis=axis) + xp.log(xp.sum(xp.exp(z - m), axis=axis))
+    m = _max_along(xp, z, axis)
+    with np.errstate(over="ignore"):  # z - m below -1.8e308 is -inf, and exp(-inf) = 0
+        return _lse(xp, z, axis, m)
 
 
 def log_softmax(z: Any, axis: int = -1) -> Any:
     r""":math:`\log \mathrm{softmax}(z)_c = z_c - \log\sum_k e^{z_k}` (stable)."""
     xp, z = _reduced(z, axis)
-    return z - xp.expand_dims(logsumexp(z, axis=axis), axis=axis)
+    m = _max_along(xp, z, axis)
+    with np.errstate(over="ignore"):
+        return z - xp.expand_dims(_lse(xp, z, axis, m), axis=axis)
 
 
 def softmax(z: Any, axis: int = -1) -> Any:
@@ -90,8 +132,9 @@ def softmax(z: Any, axis: int = -1) -> Any:
     Subtracting the maximum changes nothing mathematically and keeps every exponent :math:`\le 0`.
     """
     xp, z = _reduced(z, axis)
-    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    m = _max_along(xp, z, axis)
+    with np.errstate(over="ignore"):
+        return _softmax(xp, z, axis, m)
 
 
 def _softplus_neg_abs(xp: ModuleType, z: Any) -> Any:
@@ -119,29 +162,34 @@ class Loss:
     defaults: dict[str, float | None] = {}
 
     # -- public API -------------------------------------------------------------------------
-    def __call__(self, pred: Any, target: Any, **params: Any) -> Any:
+    def __call__(self, pred: Any, target: Any, *extra: Any, **params: Any) -> Any:
         """Mean loss over the batch (a 0-d array with pred's floating dtype)."""
-        xp, pred, target, p = self._setup(pred, target, params)
-        return xp.mean(self._values(xp, pred, target, **p))
+        xp, pred, target, p = self._setup(pred, target, extra, params)
+        with np.errstate(over="ignore"):
+            return xp.mean(self._values(xp, pred, target, **p))
 
-    def values(self, pred: Any, target: Any, **params: Any) -> Any:
+    def values(self, pred: Any, target: Any, *extra: Any, **params: Any) -> Any:
         """The individual loss terms whose mean is ``self(pred, target)``."""
-        xp, pred, target, p = self._setup(pred, target, params)
-        return self._values(xp, pred, target, **p)
+        xp, pred, target, p = self._setup(pred, target, extra, params)
+        with np.errstate(over="ignore"):
+            return self._values(xp, pred, target, **p)
 
-    def grad(self, pred: Any, target: Any, **params: Any) -> Any:
+    def grad(self, pred: Any, target: Any, *extra: Any, **params: Any) -> Any:
         """Gradient of the mean loss with respect to ``pred``: same shape and dtype as pred."""
-        xp, pred, target, p = self._setup(pred, target, params)
+        xp, pred, target, p = self._setup(pred, target, extra, params)
         n = self._count(pred)
-        return self._grad_sum(xp, pred, target, **p) / n
+        with np.errstate(over="ignore"):
+            return self._grad_sum(xp, pred, target, **p) / n
 
-    def value_and_grad(self, pred: Any, target: Any, **params: Any) -> tuple[Any, Any]:
+    def value_and_grad(self, pred: Any, target: Any, *extra: Any,
+                       **params: Any) -> tuple[Any, Any]:
         """``(self(pred, target), self.grad(pred, target))`` with the checks done once."""
-        xp, pred, target, p = self._setup(pred, target, params)
+        xp, pred, target, p = self._setup(pred, target, extra, params)
         n = self._count(pred)
-        return xp.mean(self._values(xp, pred, target, **p)), self._grad_sum(
-            xp, pred, target, **p
-        ) / n
+        with np.errstate(over="ignore"):
+            return xp.mean(self._values(xp, pred, target, **p)), self._grad_sum(
+                xp, pred, target, **p
+            ) / n
 
     def _repr_latex_(self) -> str:
         return f"$\\text{{{self.title}}}:\\quad {self.formula}$"
@@ -151,7 +199,15 @@ class Loss:
         return f"<loss {self.name}({'pred, target' + (', ' + params if params else '')})>"
 
     # -- helpers for subclasses -------------------------------------------------------------
-    def _setup(self, pred: Any, target: Any, params: dict[str, Any]):
+    def _setup(self, pred: Any, target: Any, extra: tuple[Any, ...], params: dict[str, Any]):
+        if extra:
+            names = ", ".join(f"{k}=..." for k in self.defaults)
+            how = (f"pass its parameters by name: {self.name}(pred, target, {names})"
+                   if self.defaults else f"{self.name} has no parameters")
+            raise TypeError(
+                f"{self.name}() takes pred and target, then parameters by name only; received "
+                f"{len(extra)} extra positional argument(s) {extra!r}: {how}"
+            )
         unknown = set(params) - set(self.defaults)
         if unknown:
             raise TypeError(
@@ -314,7 +370,7 @@ class BCEWithLogits(Loss):
         return _bce_values(xp, pred, target)
 
     def _grad_sum(self, xp, pred, target):
-        return sigmoid(pred) - target
+        return _sigmoid(xp, pred) - target
 
 
 class SoftmaxCrossEntropy(_ClassIndexLoss):
@@ -335,10 +391,11 @@ class SoftmaxCrossEntropy(_ClassIndexLoss):
 
     def _values(self, xp, pred, target):
         z_y = xp.take_along_axis(pred, target[:, None], axis=1)[:, 0]
-        return logsumexp(pred, axis=1) - z_y
+        return _lse(xp, pred, 1, xp.max(pred, axis=1, keepdims=True)) - z_y
 
     def _grad_sum(self, xp, pred, target):
-        return softmax(pred, axis=1) - self._one_hot(xp, target, pred.shape[1], pred.dtype)
+        m = xp.max(pred, axis=1, keepdims=True)
+        return _softmax(xp, pred, 1, m) - self._one_hot(xp, target, pred.shape[1], pred.dtype)
 
 
 class Hinge(Loss):
@@ -449,7 +506,7 @@ class Focal(Loss):
 
     def _parts(self, xp, pred, target, alpha, gamma):
         ce = _bce_values(xp, pred, target)
-        q = xp.where(target == 1, sigmoid(-pred), sigmoid(pred))  # q = 1 - p_t
+        q = xp.where(target == 1, _sigmoid(xp, -pred), _sigmoid(xp, pred))  # q = 1 - p_t
         a_t = 1.0 if alpha is None else alpha * target + (1.0 - alpha) * (1.0 - target)
         return ce, q, a_t
 

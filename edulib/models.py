@@ -38,11 +38,18 @@ __all__ = ["MODELS", "MLP", "LinearRegression", "Model", "SoftmaxRegression"]
 Params = dict[str, Any]
 
 ACTIVATIONS = ("relu", "tanh")
+CLASSIFIER_LOSSES = ("cross_entropy", "mse")
+
+
+def _check_loss(loss: Any) -> str:
+    if loss not in CLASSIFIER_LOSSES:
+        raise ValueError(f"loss must be one of {CLASSIFIER_LOSSES}, received {loss!r}")
+    return loss
 
 
 def _check_int(value: Any, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, received {type(value).__name__}")
+        raise TypeError(f"{name} must be an int, received {type(value).__name__} {value!r}")
     if value < low:
         raise ValueError(f"{name} must be >= {low}, received {value}")
     return int(value)
@@ -148,10 +155,34 @@ class Model:
         return params
 
     def forward(self, params: Mapping[str, Any], X: Any) -> Any:
-        """The model output: predictions ``y_hat`` (N,) or logits (N, C)."""
+        """The model output: predictions ``y_hat`` (N,) or logits (N, C).
+
+        Finite parameters so large that the output overflows give inf/NaN entries here (no
+        NumPy warning); :meth:`predict` and :meth:`accuracy` refuse such outputs with a message.
+        """
         xp, params, X = self._check_params_X(params, X)
-        out, _ = self._forward(xp, params, X)
+        out, _, _ = self._run(xp, params, X)
         return out
+
+    def _run(self, xp: ModuleType, params: Params, X: Any,
+             need: str | None = None) -> tuple[Any, list[Any], bool]:
+        """The forward pass with NumPy's overflow warnings silenced: ``(out, cache, finite)``.
+        With ``need`` (what is being computed), a non-finite output raises a ValueError."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            out, cache = self._forward(xp, params, X)
+            finite = bool(xp.all(xp.isfinite(out)))
+        if not finite:
+            # a NaN/inf parameter reaches every output (NaN * 0 is NaN): name it; checking the
+            # parameters only here keeps the common, finite case free of extra passes
+            self._check_params_finite(xp, params)
+        if not finite and need is not None:
+            big = max(params, key=lambda k: float(xp.max(xp.abs(params[k]))))
+            raise ValueError(
+                f"{need} needs finite model outputs, but they overflowed (inf/NaN) although params "
+                f"and X are finite: the parameters are too large (largest |params[{big!r}]| = "
+                f"{float(xp.max(xp.abs(params[big]))):.3g}); did training diverge? Try a smaller lr"
+            )
+        return out, cache, finite
 
     __call__ = forward
 
@@ -161,14 +192,19 @@ class Model:
         self._check_keys(params)
         xp = array_namespace(*params.values())
         total = None
-        for name in self.param_shapes:
-            if name.startswith("W") or name == "w":
-                term = xp.sum(params[name] * params[name])
-                total = term if total is None else total + term
-        return (0.5 * self.weight_decay) * total
+        with np.errstate(over="ignore"):  # huge weights give an inf penalty, not a warning
+            for name in self.param_shapes:
+                if name.startswith("W") or name == "w":
+                    term = xp.sum(params[name] * params[name])
+                    total = term if total is None else total + term
+            return (0.5 * self.weight_decay) * total
 
     def loss(self, params: Mapping[str, Any], X: Any, y: Any) -> Any:
-        """Mean loss over the batch plus the weight-decay penalty (a 0-d array)."""
+        """Mean loss over the batch plus the weight-decay penalty (a 0-d array).
+
+        Non-finite ``params`` raise a ValueError naming the array. Finite parameters so large that
+        the model output overflows (a diverging optimizer) give a loss of ``inf``, and NaN
+        gradients from :meth:`loss_and_grad`, so that a training loop sees the divergence."""
         return self._evaluate(params, X, y, need_grad=False)[0]
 
     def loss_and_grad(self, params: Mapping[str, Any], X: Any, y: Any) -> tuple[Any, Params]:
@@ -180,12 +216,26 @@ class Model:
                   need_grad: bool) -> tuple[Any, Params]:
         xp, params, X = self._check_params_X(params, X)
         y = self._check_y(xp, X, y, params)
-        out, cache = self._forward(xp, params, X)
+        out, cache, finite = self._run(xp, params, X)
+        if not finite:  # the output overflowed: the loss is +inf, no gradient exists
+            value = xp.asarray(xp.inf, dtype=out.dtype)
+            nan_grads = {k: xp.full(v.shape, xp.nan, dtype=v.dtype) for k, v in params.items()}
+            return value, (nan_grads if need_grad else {})
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._loss_from_output(xp, params, X, y, out, cache, need_grad)
+
+    def _loss_from_output(self, xp: ModuleType, params: Params, X: Any, y: Any, out: Any,
+                          cache: list[Any], need_grad: bool) -> tuple[Any, Params]:
         loss_fn = softmax_cross_entropy if self.task == "classification" else mse
+        target = y
+        if self.task == "classification" and getattr(self, "loss_kind", "") == "mse":
+            # MSE on one-hot targets: mean over all N*C entries, gradient 2/(NC) (Z - onehot(y))
+            loss_fn = mse
+            target = xp.astype(y[:, None] == xp.arange(self.n_classes)[None, :], out.dtype)
         if need_grad:
-            value, d_out = loss_fn.value_and_grad(out, y)
+            value, d_out = loss_fn.value_and_grad(out, target)
         else:
-            value = loss_fn(out, y)
+            value = loss_fn(out, target)
         lam = self.weight_decay
         if lam:
             value = value + self.penalty(params)
@@ -200,7 +250,8 @@ class Model:
 
     def predict(self, params: Mapping[str, Any], X: Any) -> Any:
         """Regression: ``y_hat`` (N,). Classification: the predicted class indices (N,)."""
-        out = self.forward(params, X)
+        xp, params, X = self._check_params_X(params, X)
+        out, _, _ = self._run(xp, params, X, need="predict")
         if self.task == "classification":
             xp = array_namespace(out)
             return xp.argmax(out, axis=1)
@@ -209,7 +260,8 @@ class Model:
     def predict_proba(self, params: Mapping[str, Any], X: Any) -> Any:
         """Classification only: class probabilities softmax(logits), shape (N, C)."""
         self._need_classifier("predict_proba")
-        return softmax(self.forward(params, X), axis=1)
+        xp, params, X = self._check_params_X(params, X)
+        return softmax(self._run(xp, params, X, need="predict_proba")[0], axis=1)
 
     def accuracy(self, params: Mapping[str, Any], X: Any, y: Any) -> Any:
         """Classification only: fraction of examples with ``predict == y`` (0-d float array of
@@ -217,7 +269,7 @@ class Model:
         self._need_classifier("accuracy")
         xp, params, X = self._check_params_X(params, X)
         y = self._check_y(xp, X, y, params)
-        out, _ = self._forward(xp, params, X)
+        out, _, _ = self._run(xp, params, X, need="accuracy")
         return xp.mean(xp.astype(xp.argmax(out, axis=1) == y, out.dtype))
 
     def num_params(self) -> int:
@@ -285,6 +337,18 @@ class Model:
         chk.check_finite(xp, X, "X")
         return xp, params, X
 
+    @staticmethod
+    def _check_params_finite(xp: ModuleType, params: Mapping[str, Any]) -> None:
+        for name, p in params.items():
+            ok = xp.isfinite(p)
+            if not bool(xp.all(ok)):
+                bad = int(xp.sum(xp.astype(~ok, xp.int64)))
+                raise ValueError(
+                    f"params[{name!r}] must be finite, received {bad} non-finite value(s) "
+                    f"(NaN or inf) in an array of shape {tuple(p.shape)}; did training diverge? "
+                    "Re-initialise the parameters and try a smaller lr"
+                )
+
     def _check_y(self, xp: ModuleType, X: Any, y: Any, params: Mapping[str, Any]) -> Any:
         n = X.shape[0]
         if self.task == "classification":
@@ -320,6 +384,29 @@ class Model:
 
     def _repr_args(self) -> dict[str, Any]:
         return {"n_features": self.n_features, "weight_decay": self.weight_decay}
+
+    def loss_and_accuracy(self, params: Mapping[str, Any], X: Any, y: Any) -> tuple[Any, Any]:
+        """``(loss, accuracy)`` from ONE forward pass (what :func:`edulib.train.train` records at
+        each evaluation): the loss as :meth:`loss` (with the weight-decay penalty) and the
+        accuracy as :meth:`accuracy` (0-d arrays); ``accuracy`` is ``None`` for regression."""
+        xp, params, X = self._check_params_X(params, X)
+        y = self._check_y(xp, X, y, params)
+        out, _, finite = self._run(xp, params, X)
+        if not finite:  # outputs overflowed (diverged params): loss +inf as in loss(), acc NaN
+            acc = None if self.task != "classification" else xp.asarray(xp.nan, dtype=out.dtype)
+            return xp.asarray(xp.inf, dtype=out.dtype), acc
+        if self.task != "classification":
+            value, acc = mse(out, y), None
+        else:
+            acc = xp.mean(xp.astype(xp.argmax(out, axis=1) == y, out.dtype))
+            if getattr(self, "loss_kind", "") == "mse":  # the same loss as _evaluate
+                value = mse(out, xp.astype(y[:, None] == xp.arange(self.n_classes)[None, :],
+                                           out.dtype))
+            else:
+                value = softmax_cross_entropy(out, y)
+        if self.weight_decay:
+            value = value + self.penalty(params)
+        return value, acc
 
 
 class LinearRegression(Model):
@@ -366,15 +453,20 @@ class SoftmaxRegression(Model):
 
     Parameters ``{"W": (n_features, n_classes), "b": (n_classes,)}``; ``y`` holds integers in
     [0, n_classes). At ``W = 0, b = 0`` (``init_params(scale=0)``) the loss is exactly
-    :math:`\ln C`. Init: Xavier normal :math:`\sigma=\sqrt{2/(n_{features}+C)}`, ``b = 0``.
+    :math:`\ln C`. ``loss="mse"`` replaces the cross-entropy by the MSE on one-hot targets,
+    :math:`\frac{1}{NC}\sum_{i,c}(z_{ic} - [y_i = c])^2` (PyTorch's ``mse_loss`` on
+    ``one_hot(y)``), whose gradient is :math:`G = \tfrac{2}{NC}(Z - \mathrm{onehot}(y))`.
+    Init: Xavier normal :math:`\sigma=\sqrt{2/(n_{features}+C)}`, ``b = 0``.
     """
 
     task = "classification"
     name = "softmax_regression"
 
-    def __init__(self, n_features: int, n_classes: int, weight_decay: float = 0.0) -> None:
+    def __init__(self, n_features: int, n_classes: int, weight_decay: float = 0.0,
+                 loss: str = "cross_entropy") -> None:
         super().__init__(n_features, weight_decay)
         self.n_classes = _check_int(n_classes, "n_classes", 2)
+        self.loss_kind = _check_loss(loss)
 
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -390,8 +482,11 @@ class SoftmaxRegression(Model):
         return {"W": X.T @ d_out, "b": xp.sum(d_out, axis=0)}
 
     def _repr_args(self):
-        return {"n_features": self.n_features, "n_classes": self.n_classes,
-                "weight_decay": self.weight_decay}
+        out = {"n_features": self.n_features, "n_classes": self.n_classes,
+               "weight_decay": self.weight_decay}
+        if self.loss_kind != "cross_entropy":
+            out["loss"] = self.loss_kind
+        return out
 
 
 class MLP(Model):
@@ -409,8 +504,10 @@ class MLP(Model):
 
     ``hidden`` is the width of the one hidden layer (int) or a sequence of widths (one entry per
     hidden layer, e.g. ``(64, 32)``). Classification (``n_classes`` ≥ 2): out are logits
-    (N, C), softmax cross-entropy, integer labels. Regression (``n_classes=None``): one output,
-    ``y_hat`` (N,), MSE. Parameters ``W1, b1, ..., W{H+1}, b{H+1}`` with ``W_ℓ`` of shape
+    (N, C), softmax cross-entropy, integer labels (``loss="mse"``: the MSE on one-hot targets,
+    mean over all N*C entries, as for :class:`SoftmaxRegression`). Regression
+    (``n_classes=None``): one output, ``y_hat`` (N,), MSE (``loss`` is then not used).
+    Parameters ``W1, b1, ..., W{H+1}, b{H+1}`` with ``W_ℓ`` of shape
     (fan_in, fan_out). Init: hidden layers He normal :math:`\sigma=\sqrt{2/n_{in}}` for ReLU,
     Xavier normal :math:`\sigma=\sqrt{2/(n_{in}+n_{out})}` for tanh; output layer Xavier; biases 0.
     """
@@ -419,9 +516,15 @@ class MLP(Model):
 
     def __init__(self, n_features: int, hidden: int | Sequence[int] = 32,
                  n_classes: int | None = 2, activation: str = "relu",
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, loss: str = "cross_entropy") -> None:
         super().__init__(n_features, weight_decay)
-        widths = (hidden,) if isinstance(hidden, (int, np.integer)) else tuple(hidden)
+        if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
+            widths = (hidden,)
+        elif isinstance(hidden, Sequence) and not isinstance(hidden, str):
+            widths = tuple(hidden)
+        else:
+            raise TypeError(f"hidden must be an int or a sequence of ints (one width per hidden "
+                            f"layer), received {type(hidden).__name__} {hidden!r}")
         if not widths:
             raise ValueError("hidden must name at least one hidden layer width, received ()")
         self.hidden = tuple(_check_int(h, "hidden", 1) for h in widths)
@@ -431,6 +534,7 @@ class MLP(Model):
         else:
             self.task = "classification"
             self.n_classes = _check_int(n_classes, "n_classes", 2)
+        self.loss_kind = _check_loss(loss)
         self.activation = self._check_activation(activation)
 
     @staticmethod
@@ -503,7 +607,8 @@ class MLP(Model):
     def _repr_args(self):
         hidden = self.hidden[0] if len(self.hidden) == 1 else self.hidden
         return {"n_features": self.n_features, "hidden": hidden, "n_classes": self.n_classes,
-                "activation": self.activation, "weight_decay": self.weight_decay}
+                "activation": self.activation, "weight_decay": self.weight_decay,
+                **({"loss": self.loss_kind} if self.loss_kind != "cross_entropy" else {})}
 
 
 MODELS: dict[str, type[Model]] = {

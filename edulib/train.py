@@ -9,6 +9,11 @@ returns the path :math:`x_0, x_1, \dots` for a contour plot.
 
 Both stop, with one clear message, when the optimizer diverges (the loss becomes NaN/inf or
 grows far beyond where it started) instead of flooding the notebook with overflow warnings.
+
+:func:`train` also carries the usual training tricks: a learning-rate schedule
+(``scheduler=``, stepped per epoch or per step), early stopping on the validation loss with the
+best parameters restored, gradient accumulation (``accumulate=k``) and gradient clipping by
+global norm (``clip_norm=``) or by value (``clip_value=``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ __all__ = [
     "SurfaceRun",
     "batch_indices",
     "clip_grad_norm",
+    "clip_grad_value",
     "global_norm",
     "run_on_surface",
     "train",
@@ -57,6 +63,12 @@ class History:
     validation data) and ``time`` (cumulative seconds spent in training steps, evaluation
     excluded). So ``train_loss[0]`` is the loss at initialisation and ``train_loss[e]`` the
     loss after ``e`` epochs.
+
+    At the end: ``steps`` (optimizer updates), ``epochs`` (completed), ``diverged``,
+    ``stop_reason`` (``"completed"``, ``"diverged"``, ``"early_stopping"``, ``"max_steps"`` or
+    ``"callback"``) and ``message`` (one readable sentence). With early stopping,
+    ``best_epoch`` (index of the best evaluation, 0 = initialisation) and ``best_loss`` (its
+    monitored loss: validation, else training); ``None`` otherwise.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -73,6 +85,8 @@ class History:
     diverged: bool = False
     stop_reason: str = ""
     message: str = ""
+    best_epoch: int | None = None
+    best_loss: float | None = None
 
     def __repr__(self) -> str:
         parts = [f"epochs={self.epochs}", f"steps={self.steps}"]
@@ -134,6 +148,18 @@ def clip_grad_norm(grads: Mapping[str, Any], max_norm: float) -> tuple[dict[str,
     return {k: (None if g is None else g * coef) for k, g in grads.items()}, norm
 
 
+def clip_grad_value(grads: Mapping[str, Any], clip_value: float) -> dict[str, Any]:
+    r"""Clamp every gradient element to :math:`[-c, c]`, ``c = clip_value`` (as PyTorch's
+    ``clip_grad_value_``: :math:`g_i \leftarrow \min(\max(g_i, -c), c)`). Unlike norm
+    clipping this can change the gradient's direction. Returns a new dict (the input is not
+    modified); ``None`` entries stay ``None``."""
+    chk.check_number(clip_value, "clip_value", low=0.0, low_open=True)
+    _check_grads(grads)
+    c = float(clip_value)
+    return {k: (None if g is None else array_namespace(g).clip(g, -c, c))
+            for k, g in grads.items()}
+
+
 def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | None = None,
                   shuffle: bool = True) -> list[np.ndarray]:
     """The index arrays of one epoch: ``ceil(n / batch_size)`` batches covering ``0..n-1`` once.
@@ -178,6 +204,41 @@ def _unpack(data: Any) -> tuple[Any, Any, Any, Any]:
 
 
 # ------------------------------------------------------------------------------ train
+def _int_arg(value: Any, name: str, low: int, allow_none: bool = False) -> int | None:
+    """``value`` as an int >= ``low`` (Python or NumPy integer), else a ValueError naming it."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < low:
+        expected = ("None or " if allow_none else "") + f"an int >= {low}"
+        raise ValueError(f"{name} must be {expected}, received {value!r}")
+    return int(value)
+
+
+def _check_scheduler(scheduler: Any, optimizer: Optimizer, interval: Any) -> bool:
+    """Validate ``scheduler`` and ``scheduler_interval``; returns whether it needs a metric."""
+    if interval not in ("epoch", "step"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', received {interval!r}")
+    if scheduler is None:
+        return False
+    if not callable(getattr(scheduler, "step", None)):
+        raise TypeError("scheduler must be None or a schedule with a step() method, e.g. "
+                        f"edulib.schedules.CosineAnnealingLR(opt, T_max=10), received "
+                        f"{type(scheduler).__name__}")
+    for attr in ("optimizer", "opt"):
+        owner = getattr(scheduler, attr, None)
+        if isinstance(owner, Optimizer) and owner is not optimizer:
+            raise ValueError("scheduler must be built on the optimizer passed to train "
+                             "(Sched(opt, ...)), received a scheduler holding another optimizer")
+    needs_metric = bool(getattr(scheduler, "needs_metric", False))
+    if needs_metric and interval == "step":
+        raise ValueError(
+            f"scheduler_interval must be 'epoch' for {type(scheduler).__name__} (it is stepped "
+            "once per epoch with the validation loss), received 'step'"
+        )
+    return needs_metric
+
+
 def train(
     model: Any,
     params: MutableMapping[str, Any],
@@ -193,27 +254,70 @@ def train(
     diverge_factor: float = 1e6,
     on_diverge: str = "warn",
     verbose: bool = False,
+    *,
+    scheduler: Any = None,
+    scheduler_interval: str = "epoch",
+    early_stopping: int | None = None,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    accumulate: int = 1,
+    clip_value: float | None = None,
 ) -> History:
     r"""Train ``params`` (updated in place) of ``model`` with ``optimizer`` on ``data``.
 
-    Each step takes a batch :math:`B`, computes :math:`L_B(\theta)` and its gradient with
-    ``model.loss_and_grad(params, X_B, y_B)``, optionally clips the gradient to global norm
-    ``clip_norm``, and calls ``optimizer.step(grads)``.
+    Each optimizer step takes a batch :math:`B`, computes :math:`L_B(\theta)` and its gradient
+    :math:`g` with ``model.loss_and_grad(params, X_B, y_B)``, optionally clips :math:`g`, and
+    calls ``optimizer.step(grads)``.
 
     - ``model``: has ``loss_and_grad(params, X, y) -> (loss, grads)``, ``loss(params, X, y)``
-      and optionally ``accuracy(params, X, y)``.
+      and optionally ``accuracy(params, X, y)``; with ``loss_and_accuracy(params, X, y)``
+      (edulib's models) each evaluation costs one forward pass per split.
     - ``optimizer``: built on the same dict, e.g. ``SGD(params, lr=0.1)``.
     - ``data``: an :class:`edulib.data.Split` or a pair ``(X, y)`` (no validation), arrays of any
       backend: they are moved to the backend of ``params`` (and floats cast to its dtype).
-    - ``batch_size``: ``None`` full batch (GD), ``1`` SGD, ``B`` mini-batches; every epoch has
-      ``ceil(N / B)`` steps and sees each example once, in an order drawn from ``seed``.
-    - ``max_steps``: stop after that many steps in total (mid-epoch if need be).
-    - ``callback(step, loss, params, history)`` runs after each step; returning ``True`` stops.
-    - Divergence: when a batch loss or gradient is NaN/inf or the loss exceeds
-      ``diverge_factor * max(|L_0|, 1)`` (:math:`L_0` the first batch loss), training stops
-      before the update, ``history.diverged`` is set and ``history.message`` says what happened;
-      ``on_diverge`` is ``"warn"`` (one :class:`DivergenceWarning`), ``"stop"`` (silent) or
-      ``"raise"`` (``FloatingPointError``).
+    - ``epochs``, ``batch_size``, ``max_steps``, ``accumulate``: Python or NumPy integers.
+    - ``batch_size``: ``None`` full batch (GD), ``1`` SGD, ``B`` mini-batches; every epoch sees
+      each example once, in an order drawn from ``seed``.
+    - ``max_steps``: stop after that many optimizer steps in total (mid-epoch if need be).
+    - ``callback(step, loss, params, history)`` runs after each optimizer step; ``True`` stops.
+
+    Training tricks (keyword-only):
+
+    - ``accumulate=k`` (gradient accumulation): one optimizer step uses the next ``k``
+      mini-batches :math:`B_1..B_k` of the epoch, with the gradient of their union,
+      :math:`g = \sum_j \frac{|B_j|}{\sum_i |B_i|}\, g_{B_j}`, so ``k`` mini-batches of ``B``
+      give exactly the update of one batch of ``k·B`` in the same data order (an uneven last
+      batch too; the last step of an epoch takes the mini-batches left). **A step is one
+      optimizer update**: ``history.steps``, ``history.loss`` (the same weighted mean of the
+      mini-batch losses), ``lr``, ``grad_norm``, ``max_steps`` and ``callback`` count updates,
+      ``ceil(ceil(N/B)/k)`` per epoch.
+    - ``clip_value=c``: clamp every gradient element to :math:`[-c, c]` (:func:`clip_grad_value`,
+      as ``torch.nn.utils.clip_grad_value_``); ``clip_norm=m``: rescale to global norm at most
+      :math:`m` (:func:`clip_grad_norm`). With both, values are clamped first. ``grad_norm``
+      records the norm before any clipping.
+    - ``scheduler``: a learning-rate schedule built on ``optimizer`` (``Sched(opt, ...)``, e.g.
+      from :mod:`edulib.schedules`) whose ``step()`` writes ``opt.lr``. As in PyTorch it is
+      stepped once after every epoch (``scheduler_interval="epoch"``) or after every optimizer
+      step (``"step"``, for warm-up counted in iterations). A schedule with ``needs_metric =
+      True`` (``ReduceLROnPlateau``) is stepped once per epoch as ``step(metric)`` with the
+      validation loss (the training loss without validation data). ``history.lr`` shows the
+      learning rate each step used.
+    - ``early_stopping=patience``: monitor the validation loss (the training loss without
+      validation data) at every evaluation; an evaluation improves when it is below the best
+      so far minus ``min_delta``. After ``patience`` epochs in a row without improvement
+      training stops with ``stop_reason="early_stopping"``. ``history.best_epoch`` is the index
+      (into ``val_loss``/``train_loss``; 0 = initialisation) of the best evaluation and
+      ``history.best_loss`` its monitored loss. With ``restore_best`` the arrays of ``params``
+      are overwritten in place with the best ones when training ends, whatever the reason (the
+      history keeps the curves as they were run; the optimizer state is not rewound).
+
+    Divergence: training stops, ``history.diverged`` is set and ``history.message`` says what
+    happened, when (1) a batch loss or gradient is NaN/inf or the loss exceeds
+    ``diverge_factor * max(|L_0|, 1)`` (:math:`L_0` the first batch loss), checked before the
+    update; or (2) the training loss evaluated after an epoch (so after its last update) is
+    NaN/inf or exceeds ``diverge_factor * max(|L(θ_0)|, 1)``, :math:`L(\theta_0)` the loss at
+    initialisation. ``on_diverge`` is ``"warn"`` (one :class:`DivergenceWarning`), ``"stop"``
+    (silent) or ``"raise"`` (``FloatingPointError``).
     """
     if not hasattr(model, "loss_and_grad") or not hasattr(model, "loss"):
         raise TypeError(
@@ -229,24 +333,26 @@ def train(
             "optimizer must be built on this params dict, e.g. SGD(params, lr=0.1); "
             "received an optimizer holding a different dict"
         )
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be an int >= 0, received {epochs!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be None or an int >= 1, received {batch_size!r}")
-    if max_steps is not None and (
-        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0
-    ):
-        raise ValueError(f"max_steps must be None or an int >= 0, received {max_steps!r}")
+    epochs = _int_arg(epochs, "epochs", 0)
+    batch_size = _int_arg(batch_size, "batch_size", 1, allow_none=True)
+    max_steps = _int_arg(max_steps, "max_steps", 0, allow_none=True)
+    accumulate = _int_arg(accumulate, "accumulate", 1)
+    if early_stopping is not None:
+        early_stopping = _int_arg(early_stopping, "early_stopping", 1)
+    chk.check_number(min_delta, "min_delta", low=0.0)
+    if not isinstance(restore_best, (bool, np.bool_)):
+        raise TypeError(f"restore_best must be True or False, received {restore_best!r}")
     if on_diverge not in ("warn", "stop", "raise"):
         raise ValueError(f"on_diverge must be 'warn', 'stop' or 'raise', received {on_diverge!r}")
     chk.check_number(diverge_factor, "diverge_factor", low=1.0)
     if clip_norm is not None:
         chk.check_number(clip_norm, "clip_norm", low=0.0, low_open=True)
+    if clip_value is not None:
+        chk.check_number(clip_value, "clip_value", low=0.0, low_open=True)
     if callback is not None:
         chk.check_callable(callback, "callback", "None or a function "
                            "callback(step, loss, params, history)")
+    needs_metric = _check_scheduler(scheduler, optimizer, scheduler_interval)
 
     xp = array_namespace(*params.values())
     dtypes = {p.dtype for p in params.values()}
@@ -273,20 +379,40 @@ def train(
             chk.check_finite(xp, a, name)
     # regression models inherit an accuracy() that refuses to run: only classifiers have one
     has_acc = hasattr(model, "accuracy") and getattr(model, "task", "") != "regression"
+    fused = callable(getattr(model, "loss_and_accuracy", None))
     hist = History()
     g = make_rng(seed)
     elapsed = 0.0
+    best: dict[str, Any] = {"loss": math.inf, "params": None, "wait": 0}
+
+    def measure(X: Any, y: Any) -> tuple[float, float | None]:
+        """Loss and accuracy of the whole split, from one forward pass when the model can."""
+        if fused:
+            loss_arr, acc_arr = model.loss_and_accuracy(params, X, y)
+            return float(loss_arr), (float(acc_arr) if has_acc and acc_arr is not None else None)
+        acc = float(model.accuracy(params, X, y)) if has_acc else None
+        return float(model.loss(params, X, y)), acc
 
     def evaluate() -> None:
         hist.epoch_steps.append(hist.steps)
         hist.time.append(elapsed)
-        hist.train_loss.append(float(model.loss(params, X_tr, y_tr)))
-        if has_acc:
-            hist.train_acc.append(float(model.accuracy(params, X_tr, y_tr)))
+        loss, acc = measure(X_tr, y_tr)
+        hist.train_loss.append(loss)
+        if acc is not None:
+            hist.train_acc.append(acc)
         if X_va is not None:
-            hist.val_loss.append(float(model.loss(params, X_va, y_va)))
-            if has_acc:
-                hist.val_acc.append(float(model.accuracy(params, X_va, y_va)))
+            loss, acc = measure(X_va, y_va)
+            hist.val_loss.append(loss)
+            if acc is not None:
+                hist.val_acc.append(acc)
+        if early_stopping is not None:  # track the best evaluation of the monitored loss
+            monitored = (hist.val_loss if X_va is not None else hist.train_loss)[-1]
+            if math.isfinite(monitored) and monitored < best["loss"] - float(min_delta):
+                best.update(loss=monitored, wait=0,
+                            params={k: xp.asarray(p, copy=True) for k, p in params.items()})
+                hist.best_epoch, hist.best_loss = len(hist.train_loss) - 1, monitored
+            else:
+                best["wait"] += 1
         if verbose:
             line = f"epoch {hist.epochs:3d}  step {hist.steps:5d}  train loss {hist.train_loss[-1]:.4f}"
             if hist.val_loss:
@@ -295,12 +421,70 @@ def train(
                 line += f"  val acc {hist.val_acc[-1]:.4f}"
             print(line)
 
-    def stop(reason: str, message: str) -> History:
+    def finish(reason: str, message: str) -> History:
         hist.stop_reason, hist.message = reason, message
-        if reason in ("max_steps", "callback") and hist.epoch_steps[-1] != hist.steps:
-            with np.errstate(all="ignore"):
-                evaluate()
+        if (early_stopping is not None and restore_best and best["params"] is not None
+                and hist.best_epoch != len(hist.train_loss) - 1):
+            for k, p in best["params"].items():
+                params[k][...] = p
+            hist.message += (f"; restored the parameters of evaluation {hist.best_epoch} "
+                             f"(monitored loss {hist.best_loss:.4g})")
+        if reason == "diverged":
+            hist.diverged = True
+            if on_diverge == "warn":
+                warnings.warn(hist.message, DivergenceWarning, stacklevel=3)
+            elif on_diverge == "raise":
+                raise FloatingPointError(hist.message)
         return hist
+
+    def evaluation_blew_up(when: str) -> str:
+        """'' when the last evaluation's training loss is fine, else what went wrong."""
+        loss, first = hist.train_loss[-1], hist.train_loss[0]
+        limit = float(diverge_factor) * max(abs(first), 1.0)
+        lr_now = float(getattr(optimizer, "lr", math.nan))
+        if not math.isfinite(loss):
+            what = f"the training loss {when} is not finite ({loss})"
+        elif loss > limit:
+            what = (f"the training loss {when}, {loss:.4g}, exceeds "
+                    f"{float(diverge_factor):.0e} x the loss at initialisation {first:.4g}")
+        else:
+            return ""
+        return (f"diverged at step {hist.steps} (epoch {hist.epochs}): {what}; "
+                f"lr={lr_now:g} is probably too large, try a smaller one")
+
+    def stop(reason: str, message: str) -> History:
+        if reason in ("max_steps", "callback") and hist.epoch_steps[-1] != hist.steps:
+            evaluate()
+            blew_up = evaluation_blew_up(f"after step {hist.steps}")
+            if blew_up:
+                return finish("diverged", blew_up)
+        return finish(reason, message)
+
+    def combined_loss_and_grad(group: list[Any]) -> tuple[float, dict[str, Any]]:
+        """Loss and gradient of the union of the mini-batches in ``group`` (accumulation)."""
+        if len(group) == 1:
+            idx = group[0]
+            if idx is None:
+                loss_arr, grads = model.loss_and_grad(params, X_tr, y_tr)
+            else:
+                loss_arr, grads = model.loss_and_grad(params, xp.take(X_tr, idx, axis=0),
+                                                      xp.take(y_tr, idx, axis=0))
+            return float(loss_arr), grads
+        total = sum(int(idx.shape[0]) for idx in group)
+        loss, acc_grads = 0.0, {}
+        for idx in group:
+            w = int(idx.shape[0]) / total
+            loss_arr, grads = model.loss_and_grad(params, xp.take(X_tr, idx, axis=0),
+                                                  xp.take(y_tr, idx, axis=0))
+            loss += w * float(loss_arr)
+            for k, gk in grads.items():
+                if gk is None:
+                    acc_grads.setdefault(k, None)
+                elif acc_grads.get(k) is None:
+                    acc_grads[k] = w * gk
+                else:
+                    acc_grads[k] = acc_grads[k] + w * gk
+        return loss, acc_grads
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         evaluate()
@@ -315,44 +499,37 @@ def train(
                 order = g.permutation(n) if shuffle else np.arange(n)
                 order_dev = xp.asarray(order)
                 batches = [order_dev[i:min(i + batch_size, n)] for i in range(0, n, batch_size)]
-            for idx in batches:
+            groups = [batches[i:i + accumulate] for i in range(0, len(batches), accumulate)]
+            for group in groups:
                 if max_steps is not None and hist.steps >= max_steps:
                     elapsed += time.perf_counter() - t0
                     return stop("max_steps", f"stopped after max_steps={max_steps} steps")
-                if idx is None:
-                    Xb, yb = X_tr, y_tr
-                else:
-                    Xb, yb = xp.take(X_tr, idx, axis=0), xp.take(y_tr, idx, axis=0)
                 lr = float(getattr(optimizer, "lr", math.nan))
-                loss_arr, grads = model.loss_and_grad(params, Xb, yb)
-                loss = float(loss_arr)
+                loss, grads = combined_loss_and_grad(group)
                 gnorm = global_norm(grads)
                 if hist.steps == 0:
                     threshold = float(diverge_factor) * max(abs(loss), 1.0)
                 if not (math.isfinite(loss) and math.isfinite(gnorm)) or loss > threshold:
                     elapsed += time.perf_counter() - t0
                     hist.epochs = epoch
-                    hist.diverged = True
                     what = ("the gradient is not finite" if math.isfinite(loss)
                             else "the loss is not finite")
                     if math.isfinite(loss) and loss > threshold:
                         what = (f"the loss {loss:.4g} exceeds {float(diverge_factor):.0e} x "
                                 f"the initial loss {hist.loss[0]:.4g}")
-                    msg = (f"diverged at step {hist.steps} (epoch {epoch}): {what}; "
-                           f"lr={lr:g} is probably too large, try a smaller one")
-                    hist.stop_reason, hist.message = "diverged", msg
-                    if on_diverge == "warn":
-                        warnings.warn(msg, DivergenceWarning, stacklevel=2)
-                    elif on_diverge == "raise":
-                        raise FloatingPointError(msg)
-                    return hist
+                    return finish("diverged", f"diverged at step {hist.steps} (epoch {epoch}): "
+                                  f"{what}; lr={lr:g} is probably too large, try a smaller one")
                 hist.loss.append(loss)
                 hist.lr.append(lr)
                 hist.grad_norm.append(gnorm)
+                if clip_value is not None:
+                    grads = clip_grad_value(grads, clip_value)
                 if clip_norm is not None:
                     grads, _ = clip_grad_norm(grads, clip_norm)
                 optimizer.step(grads)
                 hist.steps += 1
+                if scheduler is not None and scheduler_interval == "step":
+                    scheduler.step()
                 if callback is not None and callback(hist.steps, loss, params, hist):
                     elapsed += time.perf_counter() - t0
                     hist.epochs = epoch
@@ -360,9 +537,22 @@ def train(
             elapsed += time.perf_counter() - t0
             hist.epochs = epoch + 1
             evaluate()
-    hist.stop_reason = "completed"
-    hist.message = f"completed {hist.epochs} epoch(s), {hist.steps} step(s)"
-    return hist
+            blew_up = evaluation_blew_up(f"after epoch {hist.epochs}")
+            if blew_up:
+                return finish("diverged", blew_up)
+            if early_stopping is not None and best["wait"] >= early_stopping:
+                return finish("early_stopping",
+                              f"early stopping after epoch {hist.epochs}: the "
+                              f"{'validation' if X_va is not None else 'training'} loss has not "
+                              f"improved for {early_stopping} epoch(s)"
+                              + (f", best at epoch {hist.best_epoch} ({hist.best_loss:.4g})"
+                                 if hist.best_epoch is not None else ""))
+            if scheduler is not None and scheduler_interval == "epoch":
+                if needs_metric:
+                    scheduler.step((hist.val_loss if X_va is not None else hist.train_loss)[-1])
+                else:
+                    scheduler.step()
+    return finish("completed", f"completed {hist.epochs} epoch(s), {hist.steps} step(s)")
 
 
 # ------------------------------------------------------------------------------ 2-D surfaces
@@ -387,8 +577,7 @@ def run_on_surface(
     ``on_diverge="stop"`` (default, silent: widgets call this on every slider move), ``"warn"``
     or ``"raise"``.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, received {steps!r}")
+    steps = chk.check_int(steps, "steps", low=0)
     if not (hasattr(surface, "value_and_grad") or (hasattr(surface, "f")
                                                    and hasattr(surface, "grad"))):
         raise TypeError("surface must have f(x) and grad(x) (an edulib.functions surface), "

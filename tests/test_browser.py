@@ -1,5 +1,7 @@
-"""A learner's first steps, in a real browser: JupyterLab opens the first notebook, Run All
-Cells runs it without an error, and the Huber delta dashboard answers its slider.
+"""A learner's steps, in a real browser: JupyterLab opens a notebook, Run All Cells runs it
+without an error, and a dashboard answers its slider moved with the keyboard. Two notebooks:
+the first one (Huber's delta) and chapter 03's momentum notebook (the μ slider). Both check that
+the dashboard's figure is shown at its own pixel size (not stretched, not soft).
 
 Needs the ``playwright`` Python package (the ``browser`` extra) and Debian's Chromium at
 /usr/bin/chromium (``apt-get install chromium``); skipped, with the reason, without them.
@@ -23,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 NOTEBOOK = "01_losses/01_regression_losses.ipynb"
+MOMENTUM_NOTEBOOK = "03_adaptive/01_momentum.ipynb"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 # JupyterLab user settings for a quiet, deterministic page: no news/update toasts, and every
@@ -40,7 +43,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_lab(root: Path, home: Path, log) -> tuple[subprocess.Popen, str]:
+def _start_lab(root: Path, home: Path, log, notebook: str = NOTEBOOK) -> tuple[subprocess.Popen, str]:
     """JupyterLab on 127.0.0.1 serving ``root``, its config and runtime files under ``home``."""
     for plugin, values in USER_SETTINGS.items():
         path = home / "lab" / "user-settings" / f"{plugin}.jupyterlab-settings"
@@ -60,7 +63,7 @@ def _start_lab(root: Path, home: Path, log) -> tuple[subprocess.Popen, str]:
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                return proc, f"{base}/lab/tree/{NOTEBOOK}?token={token}"
+                return proc, f"{base}/lab/tree/{notebook}?token={token}"
         except OSError:
             time.sleep(0.3)
     _stop(proc)
@@ -77,7 +80,9 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
 
 
-def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
+def _in_lab(tmp_path: Path, notebook: str, drive, budget_s: float) -> None:
+    """Serve a copy of the course, open ``notebook`` in Chromium, run it all (no error, every
+    cell numbered in order), then ``drive(page, panel, tmp_path)``; screenshot on failure."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
                                    "(pip install -e '.[browser]')")
     if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
@@ -89,11 +94,11 @@ def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
     shutil.copytree(ROOT / "course", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     home = tmp_path / "jupyter"
     home.mkdir()
-    n_code = sum(c["cell_type"] == "code" for c in json.loads((root / NOTEBOOK).read_text())["cells"])
+    n_code = sum(c["cell_type"] == "code" for c in json.loads((root / notebook).read_text())["cells"])
     started = time.monotonic()
 
     with open(home / "lab.log", "w") as log:
-        proc, url = _start_lab(root, home, log)
+        proc, url = _start_lab(root, home, log, notebook)
     try:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30 * MS)
@@ -101,7 +106,8 @@ def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(30 * MS)
                 try:
-                    _learner_session(page, url, n_code, tmp_path)
+                    panel = _run_all(page, url, n_code)
+                    drive(page, panel, tmp_path)
                 except BaseException:
                     page.screenshot(path=str(tmp_path / "failure.png"))
                     print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
@@ -110,7 +116,15 @@ def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
                 browser.close()
     finally:
         _stop(proc)
-    assert time.monotonic() - started < 120, "the browser test must stay well under two minutes"
+    assert time.monotonic() - started < budget_s, f"the browser test must stay under {budget_s:.0f} s"
+
+
+def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
+    _in_lab(tmp_path, NOTEBOOK, _drive_huber, budget_s=120)
+
+
+def test_learner_runs_momentum_notebook_and_moves_mu_slider(tmp_path):
+    _in_lab(tmp_path, MOMENTUM_NOTEBOOK, _drive_momentum, budget_s=180)
 
 
 def _kernel_connected(url: str) -> tuple[bool, list]:
@@ -137,7 +151,9 @@ def _wait_for_connected_kernel(page, url: str, timeout: float = 60.0) -> None:
         page.wait_for_timeout(250)
 
 
-def _learner_session(page, url: str, n_code: int, tmp_path: Path) -> None:
+def _run_all(page, url: str, n_code: int):
+    """Open the notebook, clear its outputs, Run All Cells; wait until every code cell ran
+    (numbered 1..n) without a traceback or a widget error. Returns the notebook panel."""
     page.goto(url, wait_until="domcontentloaded", timeout=60 * MS)
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     panel.locator(".jp-Cell").first.wait_for(timeout=60 * MS)
@@ -187,7 +203,17 @@ def _learner_session(page, url: str, n_code: int, tmp_path: Path) -> None:
     idle.wait_for(timeout=30 * MS)
     assert errors.count() == 0 and stderr_tb.count() == 0, errors.all_inner_texts()[:1]
     assert widget_err.count() == 0, widget_err.all_inner_texts()[:1]
+    return panel
 
+
+def _image_shown_at_pixel_size(page, image) -> None:
+    """The PNG is displayed at its own width (issue 9: a stretched image looks soft)."""
+    natural, shown = page.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]",
+                                   image.element_handle())
+    assert natural > 100 and abs(natural - shown) <= 1, (natural, shown)
+
+
+def _drive_huber(page, panel, tmp_path: Path) -> None:
     # The Huber delta dashboard: a slider, its readout, the dashboard's numbers and a figure.
     dash = panel.locator(".jp-OutputArea-output .widget-vbox").filter(
         has=page.locator(".widget-slider")).first
@@ -219,3 +245,40 @@ def _learner_session(page, url: str, n_code: int, tmp_path: Path) -> None:
 
     dash.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "huber_dashboard.png"))
+    _image_shown_at_pixel_size(page, image)
+
+
+def _drive_momentum(page, panel, tmp_path: Path) -> None:
+    """The momentum dashboard: move μ with the keyboard; the figure and the rates change."""
+    rates = page.locator(".widget-html").filter(has_text="measured rate")  # the readout
+    dash = panel.locator(".jp-OutputArea-output .widget-vbox").filter(has=rates).first
+    readout = dash.locator(".widget-html").filter(has_text="measured rate").first
+    readout.wait_for(state="visible")
+    mu = dash.locator(".widget-slider").filter(has_text="momentum μ").first
+    handle = mu.locator(".noUi-handle").first
+    value = mu.locator(".widget-readout").first
+    image = dash.locator("img").first
+    dash.scroll_into_view_if_needed()
+    for loc in (handle, value, image):
+        loc.wait_for(state="visible")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle())
+    # the notebook drove the dashboard to mu = 0.9 after displaying it
+    page.wait_for_function("el => el.innerText.includes('μ = 0.9')", arg=readout.element_handle())
+    before = {"src": image.get_attribute("src"), "mu": value.inner_text(), "readout": readout.inner_text()}
+    assert before["mu"].strip() == "0.900", before
+
+    handle.focus()
+    for _ in range(10):
+        handle.press("ArrowLeft")  # step 0.001: mu 0.900 -> 0.890
+    page.wait_for_function("([img, old]) => img.getAttribute('src') !== old && img.complete",
+                           arg=[image.element_handle(), before["src"]], timeout=30 * MS)
+    page.wait_for_function("el => el.innerText.includes('μ = 0.89)')", arg=readout.element_handle(),
+                           timeout=30 * MS)
+    panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=30 * MS)
+    after = {"src": image.get_attribute("src"), "mu": value.inner_text(), "readout": readout.inner_text()}
+    assert after["mu"].strip() == "0.890", after
+    # at eta* both roots are complex for mu = 0.89: the rate is sqrt(0.89)
+    assert after["readout"] != before["readout"] and "theory ρ = 0.9434" in after["readout"], after
+    _image_shown_at_pixel_size(page, image)
+    dash.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "momentum_dashboard.png"))

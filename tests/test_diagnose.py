@@ -1,0 +1,178 @@
+"""edulib.diagnose: every verdict on histories from real runs of edulib's models and optimizers
+(never hand-drawn curves), with the numbers of the evidence checked against the history."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from edulib import models
+from edulib.data import Split, digits
+from edulib.diagnose import ADVICE, THRESHOLDS, VERDICTS, Diagnosis, diagnose
+from edulib.optim import SGD
+from edulib.train import History, train
+
+
+@pytest.fixture(scope="module")
+def split():
+    """300 training and 300 validation digits (standardised): every run below takes < 0.5 s."""
+    s = digits()
+    return Split(s.X_train[:300], s.X_val[:300], s.y_train[:300], s.y_val[:300])
+
+
+def run(model, data, lr, epochs, *, momentum=0.0, scale=1.0, **kw):
+    params = model.init_params(seed=0, scale=scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        return train(model, params, SGD(params, lr=lr, momentum=momentum), data, epochs=epochs,
+                     on_diverge="stop", **kw)
+
+
+SOFTMAX = models.SoftmaxRegression(64, 10)
+SOFTMAX_WD = models.SoftmaxRegression(64, 10, weight_decay=0.01)  # a finite minimum
+
+
+# ------------------------------------------------------------------------------ each verdict
+def test_diverging_run_stopped_by_train(split):
+    hist = run(SOFTMAX, split, lr=1e9, epochs=3)  # one step: loss 3.15 -> 8.1e7
+    d = diagnose(hist, n_classes=10)
+    assert hist.diverged and d.verdict == "diverging"
+    assert d.evidence[0] == f"train() stopped: {hist.message}"
+    assert f"train loss rose from 3.15 to {hist.train_loss[1]:.3g} in 1 epoch(s)" in d.evidence
+    assert d.advice == ADVICE["diverging"]
+
+
+def test_diverging_run_that_train_does_not_stop(split):
+    # lr = 40 with weight decay: the loss climbs 10x and stays up, below train's 1e6 x alarm
+    hist = run(SOFTMAX_WD, split, lr=40.0, epochs=30)
+    d = diagnose(hist)
+    assert not hist.diverged and d.verdict == "diverging"
+    top = max(hist.train_loss)
+    assert top > THRESHOLDS["spike"] * hist.train_loss[0]
+    assert d.evidence[0].startswith(f"train loss rose from {hist.train_loss[0]:.3g} to "
+                                    f"{top:.3g} in {int(np.argmax(hist.train_loss))} epoch(s)")
+    assert "lr=40" in d.evidence[1]
+
+
+def test_non_finite_losses_are_read_as_diverging():
+    # lr = 1e200 on linear regression: the loss after the update overflows to inf
+    s = digits()
+    data = (s.X_train[:100], s.y_train[:100].astype(float))
+    hist = run(models.LinearRegression(64), data, lr=1e200, epochs=5)
+    assert hist.diverged and not math.isfinite(hist.train_loss[-1])
+    d = diagnose(hist)
+    assert d.verdict == "diverging" and "1 evaluated loss(es) are NaN or inf" in d.evidence
+    assert math.isfinite(d.numbers["max_train_loss"])
+
+
+def test_oscillating_near_the_edge(split):
+    # lr = 10 (5 converges): the full-batch loss bounces between ~0.25 and ~1.8 for 100 epochs
+    hist = run(SOFTMAX_WD, split, lr=10.0, epochs=100)
+    d = diagnose(hist)
+    assert d.verdict == "oscillating"
+    tl = np.asarray(hist.train_loss)
+    rises = int(np.sum(np.diff(tl) > 0.01 * tl[:-1]))
+    assert rises >= 30 and d.numbers["rises"] == rises
+    assert d.evidence[0].startswith(f"train loss went up in {rises} of 100 epochs")
+    tail = tl[50:]
+    assert f"ranged from {tail.min():.3g} to {tail.max():.3g}" in d.evidence[1]
+    calm = run(SOFTMAX_WD, split, lr=5.0, epochs=100)  # half the lr settles
+    assert diagnose(calm).verdict == "healthy"
+
+
+@pytest.mark.parametrize("lr", [1e-6, 1e-3, 1e-2])
+def test_lr_too_small(split, lr):
+    hist = run(SOFTMAX, split, lr=lr, epochs=30)
+    d = diagnose(hist)
+    assert d.verdict == "lr_too_small", str(d)
+    assert d.numbers["total_drop"] < THRESHOLDS["healthy_drop"]
+    assert f"lr={lr:g}" in " ".join(d.evidence)
+    fast = run(SOFTMAX, split, lr=1.0, epochs=30)  # the same run with a tuned lr
+    assert diagnose(fast).verdict == "healthy"
+
+
+def test_plateau_of_an_all_zero_mlp(split):
+    # all-zero weights: hidden units get no gradient; only the output bias moves (|g| ~ 0.03)
+    hist = run(models.MLP(64, 32, 10), split, lr=0.1, epochs=30, scale=0.0)
+    d = diagnose(hist, n_classes=10)
+    assert d.verdict == "plateau"
+    assert abs(hist.train_loss[0] - math.log(10)) < 1e-12  # a uniform guess
+    assert d.numbers["grad_norm_late"] < 0.05 * math.log(10)
+    assert "the gradient is tiny" in d.evidence[1]
+    ok = run(models.MLP(64, 32, 10), split, lr=0.1, epochs=30)  # default (He) init learns
+    assert diagnose(ok).verdict == "healthy"
+
+
+def test_overfitting_mlp_on_a_tiny_subset():
+    s = digits()
+    tiny = Split(s.X_train[:50], s.X_val[:200], s.y_train[:50], s.y_val[:200])
+    hist = run(models.MLP(64, 64, 10), tiny, lr=1.0, epochs=30, momentum=0.9)
+    d = diagnose(hist)
+    assert d.verdict == "overfitting"
+    k = int(np.argmin(hist.val_loss))
+    rise = hist.val_loss[-1] / hist.val_loss[k] - 1
+    assert k == 3 and rise > 1.0
+    assert d.evidence[0].startswith(f"val loss rose {100 * rise:.3g}% above its minimum "
+                                    f"{hist.val_loss[k]:.3g} at epoch {k}")
+    assert d.evidence[1] == f"accuracy: train {hist.train_acc[-1]:.3f}, validation " \
+                            f"{hist.val_acc[-1]:.3f}"
+    stopped = run(models.MLP(64, 64, 10), tiny, lr=1.0, epochs=30, momentum=0.9,
+                  early_stopping=4)
+    d = diagnose(stopped)
+    assert d.verdict == "overfitting" and d.evidence[-1].startswith("early stopping ended")
+
+
+def test_healthy_minibatch_run_is_not_called_oscillating(split):
+    hist = run(SOFTMAX, split, lr=0.1, epochs=10, batch_size=32)
+    d = diagnose(hist)
+    assert d.verdict == "healthy"
+    drop = 1 - hist.train_loss[-1] / hist.train_loss[0]
+    assert d.evidence[0].startswith(f"train loss fell {100 * drop:.3g}% in 10 epochs")
+
+
+def test_huge_init_is_flagged_against_ln_c(split):
+    hist = run(models.MLP(64, 32, 10), split, lr=0.1, epochs=5, scale=30.0)
+    d = diagnose(hist, n_classes=10)
+    assert hist.train_loss[0] > 100 * math.log(10)
+    assert d.evidence[0].startswith(f"the initial loss {hist.train_loss[0]:.3g} is")
+    assert "ln(10) = 2.3" in d.evidence[0] and "too large" in d.evidence[0]
+    assert "ln(10)" not in " ".join(diagnose(run(SOFTMAX, split, 1.0, 5), n_classes=10).evidence)
+    lenient = diagnose(hist, n_classes=10, thresholds={"init_ratio": 1000.0})  # 578 x is fine now
+    assert not any("ln(10)" in e for e in lenient.evidence)
+
+
+# ------------------------------------------------------------------------------ robustness
+def test_short_and_empty_histories_get_a_clear_message(split):
+    one = run(SOFTMAX, split, lr=0.1, epochs=1)
+    for hist, n in ((one, 2), (History(), 0)):
+        d = diagnose(hist)
+        assert d.verdict == "too_short"
+        assert d.evidence[0].startswith(f"only {n} evaluation(s)")
+        assert "train for more epochs" in d.evidence[0]
+
+
+def test_display_and_thresholds(split):
+    hist = run(SOFTMAX, split, lr=1e-6, epochs=5)
+    d = diagnose(hist)
+    text, md = str(d), d._repr_markdown_()
+    assert text.startswith(f"verdict: lr_too_small ({VERDICTS['lr_too_small']})")
+    for line in d.evidence + d.advice:
+        assert f"  - {line}" in text and f"- {line}" in md
+    assert md.startswith("**Diagnosis: lr_too_small**")
+    assert isinstance(d, Diagnosis) and d.meaning == VERDICTS["lr_too_small"]
+    # the thresholds passed are the ones used: call |g| = 1.6 "small" and it reads as a plateau
+    assert diagnose(hist, thresholds={"small_grad": 10.0}).verdict == "plateau"
+    assert THRESHOLDS["small_grad"] == 0.05  # the module's table is not modified
+    with pytest.raises(ValueError, match="thresholds must use the keys.*'nope'"):
+        diagnose(hist, thresholds={"nope": 1.0})
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match=r"history must be an edulib.train.History \(what "
+                                        r"train\(\) returns\), received dict"):
+        diagnose({"train_loss": [1.0]})
+    with pytest.raises(ValueError, match="n_classes must be None or an int >= 2, received 1"):
+        diagnose(History(), n_classes=1)

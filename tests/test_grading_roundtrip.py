@@ -1,0 +1,360 @@
+"""The grading round trip through real nbgrader commands, on throwaway course directories.
+
+1. ``nbgrader generate_assignment`` + ``nbgrader autograde`` per chapter on: the solved notebook
+   (full marks), the untouched learner version (zero), three wrong submissions in which every item
+   holds one plausible mistake (each item loses exactly its points, or the partial credit its
+   check gives), a submission whose code hangs and one that calls ``sys.exit``. Scores are read
+   per test cell from the gradebook.
+2. A class on one machine through nbgrader's exchange: release, fetch and submit as two learners,
+   collect, autograde, generate and return feedback; each learner's feedback HTML shows the score.
+
+Needs the ``grading`` extra (``pip install -e ".[grading]"``); skipped with the reason otherwise.
+Slow (minutes): it runs only with ``EDULIB_GRADING_ROUNDTRIP=1``::
+
+    EDULIB_GRADING_ROUNDTRIP=1 python -m pytest tests/test_grading_roundtrip.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e '.[grading]')")
+if os.environ.get("EDULIB_GRADING_ROUNDTRIP") != "1":
+    pytest.skip("slow nbgrader round trip: run with EDULIB_GRADING_ROUNDTRIP=1",
+                allow_module_level=True)
+
+import nbformat  # noqa: E402
+from nbgrader.api import Gradebook  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "course" / "instructor" / "source"
+NOTEBOOK = {"01_losses": "03_exercises", "02_gradient_descent": "05_exercises",
+            "03_adaptive": "05_exercises"}
+CHECK_TIMEOUT = "3"       # EDULIB_CHECK_TIMEOUT in the grading kernels: a hung check fails fast
+# nbgrader's Execute.timeout: a hung top-level cell is interrupted after this many seconds
+CELL_TIMEOUT = {"01_losses": 20, "02_gradient_descent": 60, "03_adaptive": 30}
+
+HANG = "while True:\n    pass"
+EXIT = "import sys\nsys.exit(3)"
+
+# per item (solution cell grade_id): three plausible wrong answers, each with the points its
+# test cell must award (0 or the partial credit of the cases that still pass)
+WRONG = {
+    "01_losses": {
+        "mse_grad": [("return 2.0 * (y_hat - y)", 0.5),                     # no 1/N
+                     ("return (y_hat - y) / y_hat.size", 0.25),             # no factor 2
+                     ("return 2.0 * (y - y_hat) / y_hat.size", 0.25)],      # sign flipped
+        "hinge_grad": [("return -y / s.size", 1.0),                         # no indicator
+                       ("return -y * (y * s < 0) / s.size", 1.25),          # wrong active set
+                       ("return -y * (1.0 - y * s > 0)", 1.0)],             # no 1/N
+        "softmax_cross_entropy": [
+            ("p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)\n"
+             "return -np.mean(np.log(p[np.arange(len(y)), y]))", 1.6),       # overflows
+            ("m = z.max(axis=1, keepdims=True)\n"
+             "return np.sum(m[:, 0] + np.log(np.exp(z - m).sum(axis=1)) - z[np.arange(len(y)), y])",
+             0.4),                                                           # sum, not mean
+            ("m = z.max(axis=1, keepdims=True)\n"
+             "return np.mean(np.log(np.exp(z - m).sum(axis=1)) - z[np.arange(len(y)), y])",
+             0.4)],                                                          # max not added back
+        "softmax_cross_entropy_grad": [
+            ("e = np.exp(z - z.max(axis=1, keepdims=True))\n"
+             "return e / e.sum(axis=1, keepdims=True) / len(y)", 0.0),       # no one-hot term
+            ("e = np.exp(z - z.max(axis=1, keepdims=True))\n"
+             "p = e / e.sum(axis=1, keepdims=True)\n"
+             "p[np.arange(len(y)), y] -= 1.0\nreturn p", 0.4),                # no 1/N
+            ("e = np.exp(z)\np = e / e.sum(axis=1, keepdims=True)\n"
+             "p[np.arange(len(y)), y] -= 1.0\nreturn p / len(y)", 1.6)],      # overflows
+        "loss_at_init": [("loss_at_init = 0.1", 0.0),
+                         ("loss_at_init = np.log10(10)", 0.0),
+                         ("loss_at_init = -np.log(10)", 0.0)],
+        "fit_line": [("return tuple(np.polyfit(x, y, 1))", 0.0),             # least squares
+                     ("fit = fitting.fit_line(x, y, losses.huber, delta=1.0)\n"
+                      "return fit.intercept, fit.slope", 0.0),               # swapped
+                     ("fit = fitting.fit_line(x, y, losses.huber, delta=3.5)\n"
+                      "return fit.slope, fit.intercept", 1.8)],              # delta too large
+    },
+    "02_gradient_descent": {
+        "numerical_gradient": [
+            ("g = np.zeros(x.shape)\nf0 = f(x)\nfor k in np.ndindex(x.shape):\n"
+             "    old = x[k]\n    x[k] = old + h\n    g[k] = (f(x) - f0) / h\n    x[k] = old\n"
+             "return g", 0.0),                                               # forward difference
+            ("g = np.zeros(x.shape)\nfor k in np.ndindex(x.shape):\n    old = x[k]\n"
+             "    x[k] = old + h\n    fp = f(x)\n    x[k] = old - h\n    fm = f(x)\n"
+             "    x[k] = old\n    g[k] = (fp - fm) / h\nreturn g", 0.0),     # divides by h
+            ("g = np.zeros(x.shape)\nfor k in np.ndindex(x.shape):\n    x[k] += h\n"
+             "    fp = f(x)\n    x[k] -= 2 * h\n    fm = f(x)\n    x[k] += h\n"
+             "    g[k] = (fp - fm) / (2 * h)\nreturn g", 0.25)],            # x not restored
+        "bug_location": [('bug_location = "W"', 0.0), ('bug_location = "none"', 0.0),
+                         ('bug_location = "bias"', 0.0)],
+        "fixed_loss_and_grad": [
+            ("return loss_and_grad(params, X, y, lam)", 2 / 3),             # the bug is still in
+            ("loss, grads = loss_and_grad(params, X, y, lam)\n"
+             "return loss, {'W': grads['W'] - lam * params['W'], 'b': grads['b'] * X.shape[0]}",
+             0.0),                                                           # weight decay lost
+            ("return loss_and_grad(params, X, y, lam)[1]", 0.0)],            # grads only
+        "minibatch_sgd": [
+            ("rng = np.random.default_rng(seed)\nw = np.zeros(X.shape[1])\nfor _ in range(epochs):\n"
+             "    for k in range(0, len(y), batch_size):\n        idx = np.arange(len(y))[k:k + batch_size]\n"
+             "        w = w - lr * 2.0 * X[idx].T @ (X[idx] @ w - y[idx]) / idx.size\nreturn w",
+             0.5),                                                           # never shuffles
+            ("w = np.zeros(X.shape[1])\nfor _ in range(epochs):\n"
+             "    perm = np.random.default_rng(seed).permutation(len(y))\n"
+             "    for k in range(0, len(y), batch_size):\n        idx = perm[k:k + batch_size]\n"
+             "        w = w - lr * 2.0 * X[idx].T @ (X[idx] @ w - y[idx]) / idx.size\nreturn w",
+             1.0),                                                           # re-seeds each epoch
+            ("rng = np.random.default_rng(seed)\nw = np.zeros(X.shape[1])\nfor _ in range(epochs):\n"
+             "    perm = rng.permutation(len(y))\n    for k in range(0, len(y), batch_size):\n"
+             "        idx = perm[k:k + batch_size]\n"
+             "        w = w - lr * 2.0 * X[idx].T @ (X[idx] @ w - y[idx]) / batch_size\nreturn w",
+             1.0)],                                                          # /B on the last batch
+        "lr_max": [("lr_max = 1.0 / np.linalg.eigvalsh(A).max()", 0.0),
+                   ("lr_max = 2.0 / np.linalg.eigvalsh(A).min()", 0.0),
+                   ("lr_max = 2.0 / np.diag(A).max()", 0.0)],
+        "train_digits": [
+            ("model = models.SoftmaxRegression(64, 10)\nparams = model.init_params(seed=0)\n"
+             "train.train(model, params, optim.SGD(params, lr=0.1), split, epochs=5, batch_size=32)\n"
+             "return params", 0.0),                                          # the baseline itself
+            ("return models.SoftmaxRegression(64, 10).init_params(seed=0)", 0.0),   # untrained
+            ("model = models.SoftmaxRegression(64, 10)\nparams = model.init_params(seed=0)\n"
+             "train.train(model, params, optim.SGD(params, lr=0.03, momentum=0.9), split, epochs=20,\n"
+             "            batch_size=32)\nreturn {'W': params['W'].T, 'b': params['b']}", 0.0)],
+    },
+    "03_adaptive": {
+        "momentum_step": [("b = mu * b + (1 - mu) * g\nreturn theta - lr * b, b", 0.5),   # EMA buffer
+                          ("return theta - lr * g, b", 0.5),                       # no momentum
+                          ("return theta - lr * b, mu * b + g", 0.0)],             # old buffer
+        "adam_step": [
+            ("m = beta1 * m + (1 - beta1) * g\nv = beta2 * v + (1 - beta2) * g**2\n"
+             "return theta - lr * m / (np.sqrt(v) + eps), m, v", 0.0),            # no bias correction
+            ("m = beta1 * m + (1 - beta1) * g\nv = beta2 * v + (1 - beta2) * g**2\n"
+             "return theta - lr * m / (1 - beta1**t) / np.sqrt(v / (1 - beta2**t) + eps), m, v",
+             0.4),                                                                 # eps inside the root
+            ("m = beta1 * m + (1 - beta1) * g\nv = beta2 * v + (1 - beta2) * g**2\n"
+             "return theta - lr * m / (1 - beta1**t) / (np.sqrt(v) + eps), m, v", 0.0)],  # v uncorrected
+        "warmup_cosine": [
+            ("if t < warmup:\n    return lr0 * (start_factor + (1 - start_factor) * t / warmup)\n"
+             "return 0.5 * lr0 * (1 + math.cos(math.pi * (t - warmup) / total))", 0.5),  # cosine over T
+            ("if t < warmup:\n    return lr0 * (start_factor + (1 - start_factor) * (t + 1) / warmup)\n"
+             "return 0.5 * lr0 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup)))",
+             0.0),                                                                 # ramp one step early
+            ("if t < warmup:\n    return lr0 * t / warmup\n"
+             "return 0.5 * lr0 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup)))",
+             0.0)],                                                                # ramp from 0
+        "mu_star": [("lam = np.linalg.eigvalsh(A)\nk = math.sqrt(lam[-1] / lam[0])\n"
+                     "mu_star = (k - 1) / (k + 1)", 0.0),                          # not squared
+                    ("lam = np.linalg.eigvalsh(A)\nk = lam[-1] / lam[0]\nmu_star = (k - 1) / (k + 1)",
+                     0.0),                                                         # kappa, not sqrt
+                    ("lam = np.linalg.eigvalsh(A)\nmu_star = 1 - lam[0] / lam[-1]", 0.0)],
+        "train_mlp": [
+            ("model = models.MLP(64, 32, 10)\nparams = model.init_params(seed=0)\n"
+             "from edulib import train\n"
+             "train.train(model, params, optim.SGD(params, lr=0.01), split, epochs=3, batch_size=64)\n"
+             "return params", 0.0),                                                # the baseline itself
+            ("return models.MLP(64, 32, 10).init_params(seed=0)", 0.0),            # untrained
+            ("params = models.MLP(64, 32, 10).init_params(seed=0)\n"
+             "return {k: v.T if v.ndim == 2 else v for k, v in params.items()}", 0.0)],  # transposed
+    },
+}
+# a submission that hangs and one that exits: inside checked functions (the check's time limit
+# catches them) and, in chapter 01, at the top level of a cell (nbgrader's cell timeout)
+BROKEN = {
+    "01_losses": {"hang": {"mse_grad": HANG, "loss_at_init": HANG},
+                  "exit": {"hinge_grad": EXIT, "loss_at_init": EXIT}},
+    "02_gradient_descent": {"hang": {"fixed_loss_and_grad": HANG}, "exit": {"train_digits": EXIT}},
+    "03_adaptive": {"hang": {"momentum_step": HANG}, "exit": {"train_mlp": EXIT, "mu_star": EXIT}},
+}
+
+
+def _start(cwd: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """Start ``nbgrader ARGS`` in ``cwd``; alembic (run by nbgrader) must be on PATH."""
+    bindir = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+           "EDULIB_CHECK_TIMEOUT": CHECK_TIMEOUT}
+    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, " ".join(args)
+
+
+def _wait(*started: tuple[subprocess.Popen, str]) -> None:
+    for proc, what in started:
+        out, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, f"nbgrader {what} failed:\n{out}"
+
+
+def _nbgrader(cwd: Path, *args: str) -> None:
+    _wait(_start(cwd, *args))
+
+
+def _config(course: Path, exchange: Path | None = None, timeout: int = 60) -> None:
+    lines = ["c = get_config()", 'c.CourseDirectory.course_id = "ml101"',
+             f"c.Execute.timeout = {timeout}"]
+    if exchange is not None:
+        lines.append(f"c.Exchange.root = {str(exchange)!r}")
+        # each account keeps its own cache of submissions (normally in its home folder)
+        lines.append(f"c.Exchange.cache = {str(course / '.nbgrader_cache')!r}")
+    (course / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+
+
+def _solutions(source: Path) -> dict[str, str]:
+    """grade_id -> the code between the solution markers of the instructor source (dedented)."""
+    out = {}
+    for cell in nbformat.read(source, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            m = re.search(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION", cell.source,
+                          flags=re.M | re.S)
+            out[meta["grade_id"]] = textwrap.dedent(m.group(1)).rstrip("\n")
+    return out
+
+
+def _fill(release: Path, answers: dict[str, str], dest: Path) -> None:
+    """The released notebook with each stub replaced by ``answers[grade_id]`` (indented)."""
+    nb = nbformat.read(release, as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            m = re.search(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)",
+                          cell.source, flags=re.M)
+            assert m, f"no stub in cell {gid}"
+            body = textwrap.indent(answers[gid], m.group(1))
+            cell.source = cell.source[:m.start()] + body + cell.source[m.end():]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)
+
+
+def _scores(course: Path, assignment: str, student: str) -> dict[str, float]:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(NOTEBOOK[assignment], assignment, student)
+        return {g.name: g.score for g in nb.grades}
+
+
+def _points(source: Path) -> dict[str, float]:
+    """test cell grade_id -> points, from the instructor source."""
+    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+            for c in nbformat.read(source, as_version=4).cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def _submissions(assignment: str, solved: dict[str, str]) -> dict[str, dict[str, str]]:
+    """student -> answers: solved, untouched (no answers), wrong0..2, hang, exit."""
+    subs = {"solved": solved, "untouched": {}}
+    for k in range(3):
+        subs[f"wrong{k}"] = {gid: variants[k][0] for gid, variants in WRONG[assignment].items()}
+    for kind, broken in BROKEN[assignment].items():
+        subs[kind] = {**solved, **broken}
+    return subs
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict[str, Path]:
+    """Both chapters generated, submitted in every variant and autograded (the two chapters'
+    nbgrader runs go side by side). Returns assignment -> course directory."""
+    courses = {}
+    for assignment in NOTEBOOK:
+        course = tmp_path_factory.mktemp(assignment) / "course"
+        shutil.copytree(SOURCE / assignment, course / "source" / assignment)
+        _config(course, timeout=CELL_TIMEOUT[assignment])
+        courses[assignment] = course
+    _wait(*[_start(c, "generate_assignment", a, "--force") for a, c in courses.items()])
+    for assignment, course in courses.items():
+        name = NOTEBOOK[assignment] + ".ipynb"
+        release = course / "release" / assignment / name
+        solved = _solutions(course / "source" / assignment / name)
+        assert set(WRONG[assignment]) == set(solved), "every item needs its wrong submissions"
+        for student, answers in _submissions(assignment, solved).items():
+            dest = course / "submitted" / student / assignment / name
+            if answers:
+                _fill(release, answers, dest)
+            else:
+                dest.parent.mkdir(parents=True)
+                shutil.copy(release, dest)
+    _wait(*[_start(c, "autograde", a, "--force") for a, c in courses.items()])
+    return courses
+
+
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
+def test_solved_gets_full_marks_untouched_gets_zero(graded, assignment):
+    course = graded[assignment]
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
+    assert len(points) >= 5
+    assert _scores(course, assignment, "solved") == points
+    assert _scores(course, assignment, "untouched") == dict.fromkeys(points, 0.0)
+
+
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
+def test_each_wrong_answer_loses_exactly_its_items_points(graded, assignment):
+    course = graded[assignment]
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
+    for k in range(3):
+        got = _scores(course, assignment, f"wrong{k}")
+        for gid, variants in WRONG[assignment].items():
+            expected = variants[k][1]
+            assert got[f"test_{gid}"] == pytest.approx(expected, abs=1e-3), (k, gid, got)
+            assert expected < points[f"test_{gid}"]                # every mistake costs points
+
+
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
+def test_hanging_and_exiting_code_lose_only_their_items(graded, assignment):
+    course = graded[assignment]
+    name = NOTEBOOK[assignment] + ".ipynb"
+    points = _points(course / "source" / assignment / name)
+    for kind, broken in BROKEN[assignment].items():
+        got = _scores(course, assignment, kind)
+        lost = {f"test_{gid}" for gid in broken}
+        assert {g: s for g, s in got.items() if g in lost} == dict.fromkeys(lost, 0.0), (kind, got)
+        assert sum(got.values()) == sum(points.values()) - sum(points[g] for g in lost), (kind, got)
+    # the feedback says what happened instead of showing a bare traceback
+    for kind, words in (("hang", "timed out"), ("exit", "SystemExit")):
+        nb = nbformat.read(course / "autograded" / kind / assignment / name, as_version=4)
+        tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        text = "".join(o.get("text", "") for c in tests for o in c.get("outputs", []))
+        assert words in text and "Traceback" not in text
+        assert all(o.output_type != "error" for c in tests for o in c.get("outputs", []))
+
+
+def test_a_class_through_the_exchange(tmp_path):
+    assignment, name = "01_losses", NOTEBOOK["01_losses"] + ".ipynb"
+    exchange, course = tmp_path / "exchange", tmp_path / "instructor"
+    exchange.mkdir()
+    shutil.copytree(SOURCE / assignment, course / "source" / assignment)
+    _config(course, exchange)
+    _nbgrader(course, "generate_assignment", assignment, "--force")
+    _nbgrader(course, "release_assignment", assignment, "--force")
+
+    solved = _solutions(course / "source" / assignment / name)
+    answers = {"alice": solved,
+               "bob": {**solved, "mse_grad": WRONG[assignment]["mse_grad"][0][0],
+                       "fit_line": WRONG[assignment]["fit_line"][0][0]}}
+    homes = {student: tmp_path / student for student in answers}    # one account each
+    for home in homes.values():
+        home.mkdir()
+        _config(home, exchange)
+    _wait(*[_start(home, "fetch_assignment", assignment, f"--student={student}")
+            for student, home in homes.items()])
+    for student, home in homes.items():
+        fetched = home / assignment / name
+        _fill(fetched, answers[student], fetched)
+    _wait(*[_start(home, "submit", assignment, f"--student={student}")
+            for student, home in homes.items()])
+
+    _nbgrader(course, "collect", assignment)
+    _nbgrader(course, "autograde", assignment)
+    _nbgrader(course, "generate_feedback", assignment)
+    _nbgrader(course, "release_feedback", assignment)
+    expected = {"alice": 11.0, "bob": 11.0 - 1.0 + 0.5 - 3.0}
+    _wait(*[_start(home, "fetch_feedback", assignment, f"--student={student}")
+            for student, home in homes.items()])
+    for student, score in expected.items():
+        assert sum(_scores(course, assignment, student).values()) == pytest.approx(score)
+        html = list((homes[student] / assignment / "feedback").glob(f"*/{NOTEBOOK[assignment]}.html"))
+        assert len(html) == 1, html
+        page = html[0].read_text()
+        assert f"(Score: {score:.1f} / 11.0)" in page, re.findall(r"\(Score: [^)]*\)", page)[:3]
