@@ -27,6 +27,11 @@ Exercise checks by chapter (``CHECKS`` maps names to functions):
   ``robust_line`` (lab);
 * chapter 02: ``numerical_gradient``, ``bug_location`` (a choice), ``fixed_loss_and_grad``,
   ``minibatch_sgd``, ``lr_max`` (a number), ``digits_lab`` (lab).
+* chapter 03: ``momentum_step``, ``adam_step``, ``warmup_cosine`` (checked over whole
+  trajectories against ``edulib.optim`` / ``edulib.schedules``), ``mu_star`` (a number),
+  ``adaptive_lab`` (lab);
+* chapter 04: ``softmax_hvp``, ``classify_point``, ``two_loop``, ``lbfgs_lab`` (lab); the
+  learning rate from power iteration is checked by ``check_lr_max``.
 """
 
 from __future__ import annotations
@@ -1146,16 +1151,14 @@ def check_minibatch_sgd(fn: Callable[..., Any], *, verbose: bool = True,
                 label="minibatch_sgd")
 
 
-def check_lr_max(value: Any, A: Any, *, verbose: bool = True) -> CheckResult:
-    r"""Check a number: the largest stable learning rate of gradient descent on
-    :math:`f(x) = \tfrac12 x^\top A x`, :math:`\eta_{max} = 2/\lambda_{max}(A)` (relative
-    tolerance 1e-4)."""
+def _eigen_range(A: Any) -> tuple[float, float]:
     try:
         A = np.asarray(A, dtype=np.float64) if not isinstance(A, (str, bytes)) else A
     except (TypeError, ValueError):
         raise TypeError(f"A must be a square matrix of numbers, received {type(A).__name__}") from None
     if not isinstance(A, np.ndarray) or A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise TypeError(f"A must be a square matrix, received {getattr(A, 'shape', type(A))}")
+        got = f"shape {A.shape}" if isinstance(A, np.ndarray) else type(A).__name__
+        raise TypeError(f"A must be a square matrix, received {got}")
     if not np.all(np.isfinite(A)):
         raise ValueError("A must be finite, received NaN or inf entries")
     if not np.allclose(A, A.T):
@@ -1163,7 +1166,14 @@ def check_lr_max(value: Any, A: Any, *, verbose: bool = True) -> CheckResult:
     lam = np.linalg.eigvalsh(A)
     if lam[0] <= 0:
         raise ValueError(f"A must be positive definite, received smallest eigenvalue {lam[0]:.3g}")
-    lmax, lmin = float(lam[-1]), float(lam[0])
+    return float(lam[0]), float(lam[-1])
+
+
+def check_lr_max(value: Any, A: Any, *, verbose: bool = True) -> CheckResult:
+    r"""Check a number: the largest stable learning rate of gradient descent on
+    :math:`f(x) = \tfrac12 x^\top A x`, :math:`\eta_{max} = 2/\lambda_{max}(A)` (relative
+    tolerance 1e-4)."""
+    lmin, lmax = _eigen_range(A)
     wrong = [(1.0 / lmax, "that is 1/lambda_max: GD on a quadratic is stable up to 2/lambda_max"),
              (2.0 / lmin, "that is 2/lambda_min: the largest eigenvalue, the steepest direction, "
                           "sets the limit"),
@@ -1367,7 +1377,7 @@ def _drive_momentum(fn: Callable[..., Any], theta0: np.ndarray, curv: np.ndarray
     for t, n in enumerate(noise, start=1):
         g = curv * theta + n
         theta, b = _returned(fn(theta, b, g, lr, mu), 2, "momentum_step", t)
-        out.append(theta)
+        out.append(theta.copy())   # the next call may change theta in place
     return np.stack(out)
 
 
@@ -1468,7 +1478,7 @@ def _drive_adam(fn: Callable[..., Any], theta0: np.ndarray, curv: np.ndarray, no
     for t, n in enumerate(noise, start=1):
         g = curv * theta + n
         theta, m, v = _returned(fn(theta, m, v, g, t, lr, b1, b2, eps), 3, "adam_step", t)
-        out.append(theta)
+        out.append(theta.copy())   # the next call may change theta in place
     return np.stack(out)
 
 
@@ -1618,23 +1628,6 @@ def check_warmup_cosine(fn: Callable[..., Any], *, verbose: bool = True,
 
 
 # ------------------------------------------------------------------ optimal momentum
-def _eigen_range(A: Any) -> tuple[float, float]:
-    try:
-        A = np.asarray(A, dtype=np.float64) if not isinstance(A, (str, bytes)) else A
-    except (TypeError, ValueError):
-        raise TypeError(f"A must be a square matrix of numbers, received {type(A).__name__}") from None
-    if not isinstance(A, np.ndarray) or A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise TypeError(f"A must be a square matrix, received {getattr(A, 'shape', type(A))}")
-    if not np.all(np.isfinite(A)):
-        raise ValueError("A must be finite, received NaN or inf entries")
-    if not np.allclose(A, A.T):
-        raise ValueError("A must be symmetric")
-    lam = np.linalg.eigvalsh(A)
-    if lam[0] <= 0:
-        raise ValueError(f"A must be positive definite, received smallest eigenvalue {lam[0]:.3g}")
-    return float(lam[0]), float(lam[-1])
-
-
 def check_mu_star(value: Any, A: Any, *, verbose: bool = True) -> CheckResult:
     r"""Check a number: the optimal momentum of the heavy ball on :math:`f(x) = \tfrac12
     x^\top A x`, :math:`\mu^* = \bigl(\frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}\bigr)^2` with
@@ -1730,3 +1723,293 @@ CHECKS.update({
 })
 __all__ += ["adaptive_lab_baseline", "check_adam_step", "check_adaptive_lab",
             "check_momentum_step", "check_mu_star", "check_warmup_cosine"]
+
+
+# =========================================================================== chapter 04
+# Exercise checks of chapter 04 (second order): ``softmax_hvp``, ``classify_point``,
+# ``two_loop``, ``lbfgs_lab`` (lab); the learning rate from power iteration is checked with
+# :func:`check_lr_max` on the dense Hessian.
+
+def _hvp_cases() -> list[tuple[str, tuple[Any, ...]]]:
+    from .models import SoftmaxRegression
+
+    out = []
+    for name, (n, d, c, seed) in {"(20, 6) -> 4 classes": (20, 6, 4, 50),
+                                  "one example (1, 3) -> 3 classes": (1, 3, 3, 51),
+                                  "(9, 2) -> 5 classes, large logits": (9, 2, 5, 52)}.items():
+        g = make_rng(seed)
+        X = g.standard_normal((n, d)) * (3.0 if c == 5 else 1.0)
+        y = g.integers(0, c, n)
+        params = SoftmaxRegression(d, c).init_params(seed=seed)
+        params["b"] = 0.1 * g.standard_normal(c)
+        v = {"W": g.standard_normal((d, c)), "b": g.standard_normal(c)}
+        out.append((name, (params, X, y, v)))
+    return out
+
+
+def _softmax_hvp_variant(params: Mapping[str, np.ndarray], X: np.ndarray, v: Mapping[str, np.ndarray],
+                         kind: str) -> np.ndarray:
+    Z = X @ params["W"] + params["b"]
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    dZ = X @ v["W"] + v["b"]
+    R = P * dZ / X.shape[0]
+    if kind != "diagonal_only":
+        R = R - P * R.sum(axis=1, keepdims=True)
+    if kind == "no_bias_direction":
+        dZ = X @ v["W"]
+        R = P * dZ / X.shape[0]
+        R = R - P * R.sum(axis=1, keepdims=True)
+    return np.concatenate([(X.T @ R).ravel(), R.sum(axis=0)])
+
+
+def check_softmax_hvp(fn: Callable[..., Any], *, verbose: bool = True,
+                      timeout: float | None = None) -> CheckResult:
+    r"""Check ``fn(params, X, y, v) -> {"W": ..., "b": ...}``: the Hessian-vector product
+    :math:`Hv` of the mean softmax cross-entropy of :math:`Z = XW + b` (no weight decay):
+    :math:`dZ = XV_W + V_b`, :math:`R = \frac1N\bigl(P\odot dZ - P\odot\sum_c(P\odot dZ)_{:c}\bigr)`,
+    :math:`Hv_W = X^\top R`, :math:`Hv_b = \sum_i R_{i:}`, compared with
+    :func:`edulib.hessian.hvp` (analytic)."""
+    from . import hessian
+    from .models import SoftmaxRegression
+
+    cases = []
+    for name, (params, X, y, v) in _hvp_cases():
+        model = SoftmaxRegression(X.shape[1], params["b"].shape[0])
+        ref = hessian.hvp(model, params, X, y, v, method="analytic")
+        want = np.concatenate([np.asarray(ref["W"]).ravel(), np.asarray(ref["b"])])
+        alts = [(_softmax_hvp_variant(params, X, v, "diagonal_only"),
+                 "only P*dZ: the softmax Jacobian also has the term -P * sum_c(P*dZ) (the "
+                 "probabilities sum to 1)"),
+                (_softmax_hvp_variant(params, X, v, "no_bias_direction"),
+                 "dZ must include the bias part of the direction: dZ = X V_W + V_b")]
+        n, shapes = X.shape[0], (params["W"].shape, params["b"].shape)
+
+        def judge(value: Any, want=want, alts=alts, n=n, shapes=shapes) -> tuple[bool, str, str]:
+            if value is None:
+                return False, _as_numbers(None)[1], ""
+            if not isinstance(value, Mapping) or set(value) != {"W", "b"}:
+                return False, (f"expected a dict {{'W': ..., 'b': ...}}, received "
+                               f"{type(value).__name__}"), "return a dict shaped like params"
+            W, b = _as_numbers(value["W"])[0], _as_numbers(value["b"])[0]
+            if W is None or b is None:
+                return False, "Hv['W'] and Hv['b'] must be arrays of numbers", ""
+            if W.shape != shapes[0] or b.shape != shapes[1]:
+                hint = "transposed: Hv['W'] has the shape of W, (d, C)" if \
+                    W.shape == shapes[0][::-1] else ""
+                return False, (f"expected shapes {shapes[0]} and {shapes[1]}, received "
+                               f"{W.shape} and {b.shape}"), hint
+            return _diagnose(np.concatenate([W.ravel(), b]), "",
+                             _Expect(want, 1e-8, 1e-12, factors={"N": n}, alternatives=alts))
+
+        cases.append(_Case(name, (params, X, y, v), judge=judge))
+    return _run("softmax_hvp", fn, cases, ["params", "X", "y", "v"], timeout=timeout,
+                verbose=verbose, tested="Hv of softmax regression vs edulib.hessian.hvp",
+                label="softmax_hvp")
+
+
+_KINDS = ("minimum", "maximum", "saddle", "degenerate", "not critical")
+
+
+def _point_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    g = make_rng(60)
+    out = []
+    for name, eigs, gnorm in (("minimum in 3-D", [0.5, 2.0, 7.0], 0.0),
+                              ("maximum in 2-D", [-1.0, -4.0], 1e-9),
+                              ("saddle in 3-D", [3.0, -0.2, 1.0], 0.0),
+                              ("positive diagonal, but a saddle", None, 0.0),
+                              ("degenerate: a zero eigenvalue", [2.0, 0.0, 1.0], 0.0),
+                              ("not critical: the gradient is 1e-2", [1.0, 2.0], 1e-2)):
+        if eigs is None:
+            H = np.array([[1.0, 2.0], [2.0, 1.0]])       # eigenvalues 3 and -1
+        else:
+            Q, _ = np.linalg.qr(g.standard_normal((len(eigs), len(eigs))))
+            H = Q @ np.diag(eigs) @ Q.T
+            H = (H + H.T) / 2
+        grad = g.standard_normal(H.shape[0])
+        grad *= gnorm / np.linalg.norm(grad)
+        out.append((name, grad, H))
+    return out
+
+
+def check_classify_point(fn: Callable[..., Any], *, verbose: bool = True,
+                         timeout: float | None = None) -> CheckResult:
+    r"""Check ``fn(grad, H)`` returns the kind of point, as
+    :func:`edulib.hessian.classify_critical_point` (``tol=1e-6``, ``eig_tol=1e-8``): "not
+    critical" when :math:`\lVert g\rVert > 10^{-6}`, else from the eigenvalues of :math:`H`
+    ("minimum", "maximum", "saddle", "degenerate" when one is within
+    :math:`10^{-8}\max(1, \max|\lambda|)` of 0)."""
+    from .hessian import classify_critical_point
+
+    cases = []
+    for name, grad, H in _point_cases():
+        want = classify_critical_point(grad, H).kind
+        lam = np.linalg.eigvalsh(H)
+
+        def judge(value: Any, want=want, H=H, lam=lam) -> tuple[bool, str, str]:
+            if value is None:
+                return False, _as_numbers(None)[1], ""
+            if not isinstance(value, str) or value.strip() not in _KINDS:
+                return False, f"expected one of {list(_KINDS)}, received {value!r:.40}", ""
+            got = value.strip()
+            if got == want:
+                return True, "", ""
+            msg = f"expected {want!r}, received {got!r}"
+            if want == "not critical":
+                return False, msg, "check the gradient first: where it is not ~0 the point is not critical"
+            if want == "degenerate":
+                return False, msg, (f"one eigenvalue is ~0 ({lam[np.argmin(np.abs(lam))]:.1e}): "
+                                    "the second-derivative test decides nothing")
+            if np.all(np.diag(H) > 0) and got == "minimum":
+                return False, msg, ("a positive diagonal is not enough: look at the signs of the "
+                                    "eigenvalues (np.linalg.eigvalsh)")
+            return False, msg, f"the eigenvalues are {np.round(lam, 3).tolist()}"
+
+        cases.append(_Case(name, (grad, H), judge=judge))
+    return _run("classify_point", fn, cases, ["grad", "H"], timeout=timeout, verbose=verbose,
+                tested="kind of point vs edulib.hessian.classify_critical_point",
+                label="classify_point")
+
+
+def _two_loop_cases() -> list[tuple[str, tuple[Any, ...]]]:
+    out = []
+    for name, (n, m, seed) in {"n=4, one pair": (4, 1, 70), "n=6, three pairs": (6, 3, 71),
+                               "n=5, five pairs": (5, 5, 72)}.items():
+        g = make_rng(seed)
+        M = g.standard_normal((n, n))
+        A = M @ M.T + n * np.eye(n)
+        pairs = []
+        for _ in range(m):
+            s = g.standard_normal(n)
+            yv = A @ s
+            pairs.append((s, yv, float(1.0 / (yv @ s))))
+        s, yv, _ = pairs[-1]
+        out.append((name, (g.standard_normal(n), pairs, float(s @ yv / (yv @ yv)))))
+    return out
+
+
+def _two_loop_variant(g: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray, float]],
+                      gamma: float, kind: str) -> np.ndarray:
+    order = pairs if kind == "first_loop_oldest_first" else list(reversed(pairs))
+    q, a = g.copy(), []
+    for s, y, rho in order:
+        ai = rho * (s @ q)
+        q = q - ai * y
+        a.append(ai)
+    r = (1.0 if kind == "no_gamma" else gamma) * q
+    if kind == "no_second_loop":
+        return r
+    a_old_first = a if kind == "first_loop_oldest_first" else a[::-1]
+    second = list(zip(pairs, a_old_first, strict=True))
+    if kind == "second_loop_newest_first":
+        second = list(zip(reversed(pairs), a, strict=True))
+    for (s, y, rho), ai in second:
+        b = rho * (y @ r)
+        r = r + (ai - b) * s
+    return r
+
+
+def check_two_loop(fn: Callable[..., Any], *, verbose: bool = True,
+                   timeout: float | None = None) -> CheckResult:
+    r"""Check ``fn(g, pairs, gamma)`` = :math:`B_k g` by the L-BFGS two-loop recursion over
+    ``pairs`` = [(s_i, y_i, ρ_i)] (oldest first), compared with
+    :func:`edulib.quasi_newton.two_loop`: :math:`q \leftarrow g`; newest to oldest
+    :math:`a_i = \rho_i s_i^\top q,\ q \leftarrow q - a_i y_i`; :math:`r = \gamma q`; oldest to
+    newest :math:`b = \rho_i y_i^\top r,\ r \leftarrow r + s_i(a_i - b)`."""
+    from .quasi_newton import two_loop
+
+    hints = {"first_loop_oldest_first": "the first loop runs from the newest pair to the oldest",
+             "second_loop_newest_first": "the second loop runs from the oldest pair to the newest, "
+                                         "each with its own a_i",
+             "no_gamma": "the middle step scales by gamma: r = gamma * q",
+             "no_second_loop": "the second loop is missing: r <- r + s_i (a_i - b_i), oldest first"}
+    cases = []
+    for name, (g, pairs, gamma) in _two_loop_cases():
+        want = np.asarray(two_loop(np, g, pairs, gamma))
+        alts = []
+        for kind, text in hints.items():
+            alt = _two_loop_variant(g, pairs, gamma, kind)
+            if not np.allclose(alt, want, rtol=1e-9, atol=1e-12):
+                alts.append((alt, text))
+        alts.append((-want, "the sign: the recursion returns B g; the direction is its negative, "
+                            "taken outside"))
+        cases.append(_Case(name, (g, pairs, gamma), _Expect(want, 1e-9, 1e-12, alternatives=alts)))
+    return _run("two_loop", fn, cases, ["g", "pairs", "gamma"], timeout=timeout, verbose=verbose,
+                tested="B g vs edulib.quasi_newton.two_loop", label="two_loop")
+
+
+def _lbfgs_lab_problem(seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    split = _digits_split(seed)
+    return split.X_train, split.y_train, 1e-2
+
+
+def lbfgs_lab_reference(seed: int = 0) -> float:
+    """The minimum of the chapter 04 lab's objective on digits split ``seed``: L2 softmax
+    regression, :math:`F = \\frac1N\\sum_i \\ell_i + \\frac\\lambda2\\lVert W\\rVert^2`, λ = 0.01,
+    found by :func:`edulib.quasi_newton.lbfgs` to ``gtol=1e-9``."""
+    return _lbfgs_lab_reference(chk.check_int(seed, "seed", low=0))
+
+
+@functools.lru_cache(maxsize=8)
+def _lbfgs_lab_reference(seed: int) -> float:
+    from . import quasi_newton
+    from .models import SoftmaxRegression
+
+    X, y, lam = _lbfgs_lab_problem(seed)
+    model = SoftmaxRegression(X.shape[1], 10, weight_decay=lam)
+    fun, x0 = quasi_newton.model_objective(model, X, y, model.init_params(seed=0, scale=0.0))
+    return float(quasi_newton.lbfgs(fun, x0, gtol=1e-9, ftol=0.0, maxiter=2000).fun)
+
+
+def check_lbfgs_lab(fn: Callable[..., Any], *, seeds: Sequence[int] = (0, 1), rtol: float = 1e-6,
+                    verbose: bool = True, timeout: float | None = 60.0) -> CheckResult:
+    r"""Lab (chapter 04): ``fn(X, y, lam)`` minimises L2 softmax regression
+    (``SoftmaxRegression(64, 10, weight_decay=lam)``) on the training part of the digits split
+    ``seed`` and returns its params. The objective at what it returns must be within ``rtol``
+    (relative) of :func:`lbfgs_lab_reference`."""
+    from .models import SoftmaxRegression
+
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        raise TypeError(f"seeds must be a non-empty sequence of ints, received {seeds!r}")
+    seeds = [chk.check_int(s, "seeds", low=0) for s in seeds]
+    rtol = chk.check_number(rtol, "rtol", low=0.0, low_open=True)
+    cases = []
+    for s in seeds:
+        X, y, lam = _lbfgs_lab_problem(s)
+        ref = lbfgs_lab_reference(s)
+        model = SoftmaxRegression(64, 10, weight_decay=lam)
+
+        def judge(value: Any, X=X, y=y, ref=ref, model=model) -> tuple[bool, str, str]:
+            if value is None:
+                return False, _as_numbers(None)[1], "return the params dict"
+            if not isinstance(value, Mapping) or set(value) != {"W", "b"}:
+                return False, (f"expected params {{'W': (64, 10), 'b': (10,)}}, received "
+                               f"{type(value).__name__}"), "return the params dict you fitted"
+            try:
+                p = {k: np.asarray(v, dtype=np.float64) for k, v in value.items()}
+                if p["W"].shape != (64, 10) or p["b"].shape != (10,):
+                    return False, (f"expected shapes (64, 10) and (10,), received {p['W'].shape} "
+                                   f"and {p['b'].shape}"), "did you transpose W?"
+                f = float(model.loss(p, X, y))
+            except (TypeError, ValueError) as exc:
+                return False, f"params do not fit the model: {exc}", ""
+            gap = (f - ref) / abs(ref)
+            msg = f"objective {f:.8f}, reference {ref:.8f}, relative gap {gap:.1e} (needs <= {rtol:g})"
+            if gap <= rtol:
+                return True, msg, ""
+            return False, msg, ("not converged: run more iterations, or check the curvature pairs "
+                                "(s = x_new - x, y = g_new - g) and gamma = s.y / y.y")
+
+        cases.append(_Case(f"digits split seed={s}", (X, y, np.float64(lam)), judge=judge))
+    return _run("lbfgs lab", fn, cases, ["X", "y", "lam"], timeout=timeout, verbose=verbose,
+                tested=f"objective within {rtol:g} of the reference minimum", label="fit_lbfgs")
+
+
+CHECKS.update({
+    "softmax_hvp": check_softmax_hvp,
+    "classify_point": check_classify_point,
+    "two_loop": check_two_loop,
+    "lbfgs_lab": check_lbfgs_lab,
+})
+__all__ += ["check_classify_point", "check_lbfgs_lab", "check_softmax_hvp", "check_two_loop",
+            "lbfgs_lab_reference"]

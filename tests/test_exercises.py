@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from edulib import exercises, fitting, gradcheck, losses, models, optim, train
+from edulib import exercises, fitting, gradcheck, hessian, losses, models, optim, train
 
 # ----------------------------------------------------------------- right answers (plain NumPy)
 
@@ -132,7 +132,7 @@ def test_value_answers():
 
 def test_checks_cover_every_exercise():
     assert set(RIGHT) | {"loss_at_init", "robust_line", "bug_location", "lr_max",
-                         "digits_lab"} | CHAPTER03 == set(exercises.CHECKS)
+                         "digits_lab"} | CHAPTER03 | CHAPTER04 == set(exercises.CHECKS)
 
 
 def test_labs_right_and_wrong():
@@ -735,5 +735,185 @@ def test_adaptive_lab():
     (lambda: exercises.adaptive_lab_baseline(-1), ValueError, "seed must be"),
 ])
 def test_chapter03_bad_arguments_raise_naming_the_argument(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+# =================================================================== chapter 04 (second order)
+CHAPTER04 = {"softmax_hvp", "classify_point", "two_loop", "lbfgs_lab"}
+
+
+def _probs(params, X):
+    Z = X @ params["W"] + params["b"]
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return P / P.sum(axis=1, keepdims=True)
+
+
+def softmax_hvp(params, X, y, v, kind="right"):
+    P = _probs(params, X)
+    dZ = X @ v["W"] + (0.0 if kind == "no_bias" else v["b"])
+    R = P * dZ - (0.0 if kind == "diagonal" else P * (P * dZ).sum(axis=1, keepdims=True))
+    R = R if kind == "sum" else R / X.shape[0]
+    return {"W": X.T @ R, "b": R.sum(axis=0)}
+
+
+def classify_point(grad, H):
+    if np.linalg.norm(grad) > 1e-6:
+        return "not critical"
+    lam = np.linalg.eigvalsh(H)
+    eps = 1e-8 * max(1.0, float(np.abs(lam).max()))
+    if np.all(lam > eps):
+        return "minimum"
+    if np.all(lam < -eps):
+        return "maximum"
+    return "saddle" if lam.min() < -eps and lam.max() > eps else "degenerate"
+
+
+def two_loop(g, pairs, gamma):
+    q, a = g.copy(), []
+    for s, y, rho in reversed(pairs):
+        a.append(rho * (s @ q))
+        q = q - a[-1] * y
+    r = gamma * q
+    for (s, y, rho), ai in zip(pairs, reversed(a), strict=True):
+        r = r + (ai - rho * (y @ r)) * s
+    return r
+
+
+def fit_lbfgs(X, y, lam, m=10, max_iter=500):
+    from edulib import hessian, quasi_newton
+
+    model = models.SoftmaxRegression(X.shape[1], 10, weight_decay=lam)
+    like = model.init_params(seed=0, scale=0.0)
+    fun, x = quasi_newton.model_objective(model, X, y, like)
+    f, g = fun(x)
+    pairs, gamma = [], 1.0
+    for _ in range(max_iter):
+        if np.abs(g).max() < 1e-9:
+            break
+        d = -two_loop(g, pairs, gamma) if pairs else -g / np.linalg.norm(g)
+        ls = quasi_newton.wolfe_line_search(fun, x, d, f, g)
+        if ls.alpha is None:
+            break
+        s, yv = ls.x - x, ls.g - g
+        if yv @ s > 1e-12 * (yv @ yv):
+            pairs = (pairs + [(s, yv, 1.0 / (yv @ s))])[-m:]
+            gamma = (s @ yv) / (yv @ yv)
+        x, f, g = ls.x, ls.f, ls.g
+    return hessian.unflatten(x, like)
+
+
+def test_chapter04_right_answers_pass():
+    for check, fn in ((exercises.check_softmax_hvp, softmax_hvp),
+                      (exercises.check_classify_point, classify_point),
+                      (exercises.check_two_loop, two_loop)):
+        res = check(fn, verbose=False)
+        assert res.passed and res.n_cases >= 3 and res.points(2) == 2.0, str(res)
+
+
+@pytest.mark.parametrize("kind, hint, score", [
+    ("diagonal", "the softmax Jacobian also has the term", 0.0),
+    ("sum", "a missing 1/N", 1 / 3),                 # one example: N = 1 hides it
+    ("no_bias", "the bias part of the direction", 0.0),
+])
+def test_hvp_mistakes_get_their_hint(kind, hint, score):
+    res = exercises.check_softmax_hvp(lambda p, X, y, v: softmax_hvp(p, X, y, v, kind), verbose=False)
+    assert res.score == pytest.approx(score) and any(hint in h for h in res.hints), str(res)
+    transposed = exercises.check_softmax_hvp(
+        lambda p, X, y, v: {"W": softmax_hvp(p, X, y, v)["W"].T, "b": softmax_hvp(p, X, y, v)["b"]},
+        verbose=False)
+    assert transposed.score < 1 and any("transposed" in h for h in transposed.hints)
+
+
+def test_classify_mistakes_get_their_hint():
+    def by_diagonal(grad, H):
+        if np.linalg.norm(grad) > 1e-6:
+            return "not critical"
+        d = np.diag(H)
+        return "minimum" if np.all(d > 0) else "maximum" if np.all(d < 0) else "saddle"
+
+    res = exercises.check_classify_point(by_diagonal, verbose=False)
+    assert res.score == 0.5 and any("positive diagonal is not enough" in h for h in res.hints)
+    res = exercises.check_classify_point(lambda g, H: classify_point(np.zeros_like(g), H), verbose=False)
+    assert res.score == pytest.approx(5 / 6) and "check the gradient first" in res.hints[0]
+    res = exercises.check_classify_point(lambda g, H: "Minimum", verbose=False)
+    assert res.score == 0.0 and "expected one of" in res.failures[0]
+    # the reference really is edulib's classifier, which agrees with the rule stated to learners
+    for _, grad, H in exercises._point_cases():
+        assert classify_point(grad, H) == hessian.classify_critical_point(grad, H).kind
+
+
+@pytest.mark.parametrize("kind, hint", [
+    ("first_loop_oldest_first", "newest pair to the oldest"),
+    ("no_gamma", "scales by gamma"),
+    ("no_second_loop", "the second loop is missing"),
+])
+def test_two_loop_mistakes_get_their_hint(kind, hint):
+    res = exercises.check_two_loop(lambda g, p, gam: exercises._two_loop_variant(g, p, gam, kind),
+                                   verbose=False)
+    assert res.score < 1.0 and any(hint in h for h in res.hints), str(res)
+    res = exercises.check_two_loop(lambda g, p, gam: -two_loop(g, p, gam), verbose=False)
+    assert res.score == 0.0 and "the sign" in res.hints[0]
+
+
+def test_two_loop_reference_is_the_inverse_bfgs_matrix():
+    # n exact curvature pairs of a quadratic along A-conjugate directions (its eigenvectors)
+    # make the L-BFGS matrix the exact inverse: B g = A^{-1} g
+    g = np.random.default_rng(8)
+    M = g.standard_normal((4, 4))
+    A = M @ M.T + 4 * np.eye(4)
+    pairs = [(s, A @ s, 1.0 / (s @ A @ s)) for s in np.linalg.eigh(A)[1].T]
+    grad = g.standard_normal(4)
+    assert np.allclose(two_loop(grad, pairs, 1.0), np.linalg.solve(A, grad), rtol=1e-10)
+    assert exercises.check_two_loop(two_loop, verbose=False)
+
+
+def test_chapter04_learner_failures_are_reported_not_raised(xp):
+    res = exercises.check_softmax_hvp(lambda *a: None, verbose=False)
+    assert res.score == 0.0 and "return" in res.failures[0]
+
+    def in_place(g, pairs, gamma):
+        g *= gamma
+        return two_loop(g / gamma, pairs, gamma)
+
+    res = exercises.check_two_loop(in_place, verbose=False)
+    assert res.score == 0.0 and "changed its input g" in res.failures[0]
+    res = exercises.check_classify_point(lambda *a: sys.exit(1), verbose=False)
+    assert res.score == 0.0 and "SystemExit" in res.failures[0]
+    res = exercises.check_two_loop(lambda *a: time.sleep(60), verbose=False, timeout=1.0)
+    assert res.score == 0.0 and "timed out" in res.failures[0]
+    assert exercises.check_two_loop(lambda g, p, gam: xp.asarray(two_loop(g, p, gam)), verbose=False)
+
+
+def test_lbfgs_lab():
+    res = exercises.check_lbfgs_lab(fit_lbfgs, verbose=False)
+    assert res.passed, str(res)
+    from edulib import quasi_newton
+
+    def early(X, y, lam):
+        model = models.SoftmaxRegression(64, 10, weight_decay=lam)
+        like = model.init_params(seed=0, scale=0.0)
+        fun, x = quasi_newton.model_objective(model, X, y, like)
+        return hessian.unflatten(quasi_newton.lbfgs(fun, x, maxiter=20).x, like)
+
+    res = exercises.check_lbfgs_lab(early, seeds=(0,), verbose=False)
+    assert res.score == 0.0 and "not converged" in res.hints[0]
+    res = exercises.check_lbfgs_lab(lambda X, y, lam: {"W": np.zeros((10, 64)), "b": np.zeros(10)},
+                                    seeds=(0,), verbose=False)
+    assert res.score == 0.0 and "transpose" in res.hints[0]
+    # the reference is a minimum: the gradient there is ~0
+    X, y, lam = exercises._lbfgs_lab_problem(0)
+    model = models.SoftmaxRegression(64, 10, weight_decay=lam)
+    _, grads = model.loss_and_grad(fit_lbfgs(X, y, lam), X, y)
+    assert max(float(np.abs(g).max()) for g in grads.values()) < 1e-7
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: exercises.check_lbfgs_lab(fit_lbfgs, seeds="0"), TypeError, "seeds must be"),
+    (lambda: exercises.check_lbfgs_lab(fit_lbfgs, rtol=-1.0), ValueError, "rtol must be"),
+    (lambda: exercises.check_two_loop(two_loop, timeout=0), ValueError, "timeout must be in"),
+    (lambda: exercises.lbfgs_lab_reference(1.5), TypeError, "seed must be"),
+])
+def test_chapter04_bad_arguments_raise_naming_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()

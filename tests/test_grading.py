@@ -47,9 +47,10 @@ def _toy():
     ], metadata={"kernelspec": dict(grading.KERNELSPEC)})
 
 
-def test_there_is_a_source_for_chapters_01_and_02():
+def test_there_is_a_source_for_every_chapter():
     names = {dst.relative_to(COURSE).as_posix() for _, dst in PAIRS}
-    assert {"01_losses/03_exercises.ipynb", "02_gradient_descent/05_exercises.ipynb"} <= names
+    assert {"01_losses/03_exercises.ipynb", "02_gradient_descent/05_exercises.ipynb",
+            "03_adaptive/05_exercises.ipynb", "04_second_order/05_exercises.ipynb"} <= names
 
 
 @pytest.mark.parametrize("src, dst", PAIRS, ids=[d.name for _, d in PAIRS])

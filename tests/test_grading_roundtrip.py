@@ -37,14 +37,17 @@ from nbgrader.api import Gradebook  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "course" / "instructor" / "source"
 NOTEBOOK = {"01_losses": "03_exercises", "02_gradient_descent": "05_exercises",
-            "03_adaptive": "05_exercises"}
+            "03_adaptive": "05_exercises", "04_second_order": "05_exercises"}
 CHECK_TIMEOUT = "3"       # EDULIB_CHECK_TIMEOUT in the grading kernels: a hung check fails fast
 # nbgrader's Execute.timeout: a hung top-level cell is interrupted after this many seconds
-CELL_TIMEOUT = {"01_losses": 20, "02_gradient_descent": 60, "03_adaptive": 30}
+CELL_TIMEOUT = {"01_losses": 20, "02_gradient_descent": 60, "03_adaptive": 30,
+                "04_second_order": 30}
 
 HANG = "while True:\n    pass"
 EXIT = "import sys\nsys.exit(3)"
 
+_PROBS = ("Z = X @ params['W'] + params['b']\nP = np.exp(Z - Z.max(axis=1, keepdims=True))\n"
+          "P = P / P.sum(axis=1, keepdims=True)\n")
 # per item (solution cell grade_id): three plausible wrong answers, each with the points its
 # test cell must award (0 or the partial credit of the cases that still pass)
 WRONG = {
@@ -162,6 +165,53 @@ WRONG = {
             ("params = models.MLP(64, 32, 10).init_params(seed=0)\n"
              "return {k: v.T if v.ndim == 2 else v for k, v in params.items()}", 0.0)],  # transposed
     },
+    "04_second_order": {
+        "softmax_hvp": [
+            (_PROBS + "dZ = X @ v['W'] + v['b']\nR = P * dZ / X.shape[0]\n"
+             "return {'W': X.T @ R, 'b': R.sum(axis=0)}", 0.0),                  # no -P*sum(P*dZ)
+            (_PROBS + "dZ = X @ v['W'] + v['b']\n"
+             "R = P * dZ - P * (P * dZ).sum(axis=1, keepdims=True)\n"
+             "return {'W': X.T @ R, 'b': R.sum(axis=0)}", 2 / 3),                # no 1/N
+            (_PROBS + "dZ = X @ v['W']\n"
+             "R = (P * dZ - P * (P * dZ).sum(axis=1, keepdims=True)) / X.shape[0]\n"
+             "return {'W': X.T @ R, 'b': R.sum(axis=0)}", 0.0)],                 # V_b left out of dZ
+        "classify_point": [
+            ("d = np.diag(H)\nif np.linalg.norm(grad) > 1e-6:\n    return 'not critical'\n"
+             "return 'minimum' if np.all(d > 0) else 'maximum' if np.all(d < 0) else 'saddle'",
+             1.0),                                                               # the diagonal
+            ("lam = np.linalg.eigvalsh(H)\nif np.all(lam > 1e-8):\n    return 'minimum'\n"
+             "if np.all(lam < -1e-8):\n    return 'maximum'\n"
+             "return 'saddle' if lam.min() < 0 < lam.max() else 'degenerate'", 5 / 3),  # no gradient
+            ("if np.linalg.norm(grad) > 1e-6:\n    return 'not critical'\n"
+             "lam = np.linalg.eigvalsh(H)\n"
+             "return 'minimum' if np.all(lam >= 0) else 'maximum' if np.all(lam <= 0) else 'saddle'",
+             5 / 3)],                                                            # no degenerate case
+        "lr_sharp": [
+            ("lr_sharp = 1.0 / float(np.ones(n_params) @ H_matvec(np.ones(n_params)))", 0.0),
+            ("u = np.ones(n_params)\nfor _ in range(3):\n"
+             "    u = H_matvec(u) / np.linalg.norm(H_matvec(u))\n"
+             "lr_sharp = 2.0 / float(u @ H_matvec(u))", 0.0),                    # not converged
+            ("u = np.ones(n_params)\nfor _ in range(300):\n"
+             "    u = H_matvec(u) / np.linalg.norm(H_matvec(u))\n"
+             "lr_sharp = 1.0 / float(u @ H_matvec(u))", 0.0)],                   # 1/lambda_max
+        "two_loop": [("return quasi_newton.two_loop(np, g, pairs, 1.0)", 0.0),    # gamma left out
+                     ("q, a = g.copy(), []\nfor s, y, rho in pairs:\n    a.append(rho * (s @ q))\n"
+                      "    q = q - a[-1] * y\nr = gamma * q\nfor (s, y, rho), ai in zip(pairs, a):\n"
+                      "    r = r + (ai - rho * (y @ r)) * s\nreturn r", 2 / 3),  # first loop oldest first
+                     ("q = g.copy()\nfor s, y, rho in reversed(pairs):\n    q = q - rho * (s @ q) * y\n"
+                      "return gamma * q", 0.0)],                                 # no second loop
+        "fit_lbfgs": [
+            ("model = models.SoftmaxRegression(64, 10, weight_decay=lam)\n"
+             "like = model.init_params(seed=0, scale=0.0)\n"
+             "fun, x = quasi_newton.model_objective(model, X, y, like)\nfor _ in range(100):\n"
+             "    x = x - 0.5 * fun(x)[1]\nreturn hessian.unflatten(x, like)", 0.0),  # plain GD
+            ("return models.SoftmaxRegression(64, 10).init_params(seed=0, scale=0.0)", 0.0),
+            ("model = models.SoftmaxRegression(64, 10, weight_decay=lam)\n"
+             "like = model.init_params(seed=0, scale=0.0)\n"
+             "fun, x = quasi_newton.model_objective(model, X, y, like)\n"
+             "res = quasi_newton.lbfgs(fun, x, maxiter=20)\n"
+             "return hessian.unflatten(res.x, like)", 0.0)],                     # stopped too early
+    },
 }
 # a submission that hangs and one that exits: inside checked functions (the check's time limit
 # catches them) and, in chapter 01, at the top level of a cell (nbgrader's cell timeout)
@@ -170,6 +220,7 @@ BROKEN = {
                   "exit": {"hinge_grad": EXIT, "loss_at_init": EXIT}},
     "02_gradient_descent": {"hang": {"fixed_loss_and_grad": HANG}, "exit": {"train_digits": EXIT}},
     "03_adaptive": {"hang": {"momentum_step": HANG}, "exit": {"train_mlp": EXIT, "mu_star": EXIT}},
+    "04_second_order": {"hang": {"softmax_hvp": HANG}, "exit": {"fit_lbfgs": EXIT, "lr_sharp": EXIT}},
 }
 
 
