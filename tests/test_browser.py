@@ -1,7 +1,8 @@
 """A learner's steps, in a real browser: JupyterLab opens a notebook, Run All Cells runs it
-without an error, and a dashboard answers its slider moved with the keyboard. Two notebooks:
-the first one (Huber's delta) and chapter 03's momentum notebook (the μ slider). Both check that
-the dashboard's figure is shown at its own pixel size (not stretched, not soft).
+without an error, and a dashboard answers its slider moved with the keyboard. Three notebooks:
+the first one (Huber's delta), chapter 03's momentum notebook (the μ slider) and chapter 04's
+Hessian notebook (the saddle's perturbation σ). Each checks that the dashboard's figure is
+shown at its own pixel size (not stretched, not soft).
 
 Needs the ``playwright`` Python package (the ``browser`` extra) and Debian's Chromium at
 /usr/bin/chromium (``apt-get install chromium``); skipped, with the reason, without them.
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 NOTEBOOK = "01_losses/01_regression_losses.ipynb"
 MOMENTUM_NOTEBOOK = "03_adaptive/01_momentum.ipynb"
+HESSIAN_NOTEBOOK = "04_second_order/01_hessian_critical_points.ipynb"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 # JupyterLab user settings for a quiet, deterministic page: no news/update toasts, and every
@@ -125,6 +127,10 @@ def test_learner_runs_first_notebook_and_moves_huber_slider(tmp_path):
 
 def test_learner_runs_momentum_notebook_and_moves_mu_slider(tmp_path):
     _in_lab(tmp_path, MOMENTUM_NOTEBOOK, _drive_momentum, budget_s=180)
+
+
+def test_learner_runs_hessian_notebook_and_moves_saddle_noise_slider(tmp_path):
+    _in_lab(tmp_path, HESSIAN_NOTEBOOK, _drive_saddle_escape, budget_s=180)
 
 
 def _kernel_connected(url: str) -> tuple[bool, list]:
@@ -282,3 +288,40 @@ def _drive_momentum(page, panel, tmp_path: Path) -> None:
     _image_shown_at_pixel_size(page, image)
     dash.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "momentum_dashboard.png"))
+
+
+def _drive_saddle_escape(page, panel, tmp_path: Path) -> None:
+    """Chapter 04's saddle dashboard: a smaller perturbation σ takes longer to escape."""
+    readouts = page.locator(".widget-html").filter(has_text="growth factor")
+    dash = panel.locator(".jp-OutputArea-output .widget-vbox").filter(has=readouts).first
+    readout = dash.locator(".widget-html").filter(has_text="growth factor").first
+    readout.wait_for(state="visible")
+    sigma = dash.locator(".widget-slider").filter(has_text="perturbation σ").first
+    handle = sigma.locator(".noUi-handle").first
+    image = dash.locator("img").first
+    dash.scroll_into_view_if_needed()
+    for loc in (handle, image):
+        loc.wait_for(state="visible")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle())
+    # the notebook drove the dashboard back to sigma = 1e-6 after displaying it
+    page.wait_for_function("el => el.innerText.includes('σ = 1e-06: leaves after')",
+                           arg=readout.element_handle())
+    before = {"src": image.get_attribute("src"), "readout": readout.inner_text()}
+
+    handle.focus()
+    handle.press("ArrowLeft")  # the previous option: sigma 1e-6 -> 1e-9
+    page.wait_for_function("([img, old]) => img.getAttribute('src') !== old && img.complete",
+                           arg=[image.element_handle(), before["src"]], timeout=30 * MS)
+    page.wait_for_function("el => el.innerText.includes('σ = 1e-09: leaves after')",
+                           arg=readout.element_handle(), timeout=30 * MS)
+    panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=30 * MS)
+    after = {"src": image.get_attribute("src"), "readout": readout.inner_text()}
+
+    def steps(text: str) -> int:
+        return int(text.split("leaves after ")[1].split(" steps")[0])
+
+    # escaping takes about ln(1/sigma)/ln(1 + 2 eta) steps: 1000x smaller sigma, more steps
+    assert steps(after["readout"]) > steps(before["readout"]), (before, after)
+    _image_shown_at_pixel_size(page, image)
+    dash.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "saddle_dashboard.png"))

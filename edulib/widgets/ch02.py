@@ -66,8 +66,7 @@ def gd_dashboard(surface: Any = None, *, lr: float = 0.1, steps: int = 50, momen
     """
     surfaces, first = surface_choice(surface)
     max_steps = chk.check_int(max_steps, "max_steps", low=1)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= max_steps:
-        raise ValueError(f"steps must be an int in [0, {max_steps}], received {steps!r}")
+    steps = chk.check_int(steps, "steps", low=0, high=max_steps)
     start = check_start(surfaces[first], x0)
     controls: dict[str, Any] = {}
     sgd_mu = momentum_slider and optimizer == "SGD"
@@ -301,12 +300,8 @@ def _minibatch_data(data: Any, model: Any, n_train: int | None, epochs: int
     X_all, y_all = np.asarray(data.X_train, np.float64), np.asarray(data.y_train)
     if n_train is None:
         n_train = int(X_all.shape[0])
-    if isinstance(n_train, bool) or not isinstance(n_train, int) or not \
-            1 <= n_train <= X_all.shape[0]:
-        raise ValueError(f"n_train must be None or an int in [1, {X_all.shape[0]}], "
-                         f"received {n_train!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, received {epochs!r}")
+    n_train = chk.check_int(n_train, "n_train", low=1, high=int(X_all.shape[0]))
+    epochs = chk.check_int(epochs, "epochs", low=1)
     sub = _data.Split(X_all[:n_train], np.asarray(data.X_val, np.float64), y_all[:n_train],
                       np.asarray(data.y_val))
     if model is None:
