@@ -106,7 +106,8 @@ ADVICE: dict[str, list[str]] = {
     ],
     "healthy": [
         "nothing to fix; compare the validation loss with the training loss to check the fit",
-        "tune further with a learning-rate schedule, or stop when the validation loss stalls",
+        "to go further: a decaying learning rate (if the run used a constant one), early "
+        "stopping when the validation loss stalls",
     ],
 }
 """What to try next, per verdict."""
