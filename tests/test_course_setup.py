@@ -86,3 +86,14 @@ def test_ruff_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_solution_region_is_in_an_nbgrader_solution_cell():
+    # nbgrader generate_assignment stops at "Solution region detected in a non-solution cell"
+    bad = []
+    for nb_path in sorted((ROOT / "course").glob("**/*.ipynb")):
+        for i, cell in enumerate(json.loads(nb_path.read_text())["cells"]):
+            if "### BEGIN SOLUTION" in "".join(cell["source"]) and not cell["metadata"].get(
+                    "nbgrader", {}).get("solution"):
+                bad.append(f"{nb_path.relative_to(ROOT)} cell {i}")
+    assert not bad, bad
