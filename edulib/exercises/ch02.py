@@ -265,10 +265,19 @@ def check_minibatch_sgd(fn: Callable[..., Any], *, seed: int = 0, verbose: bool 
             if not np.allclose(alt, want, rtol=1e-9, atol=1e-12):
                 alts.append((alt, text))
         cases.append(Case(name, args, Expect(want, rtol=1e-8, atol=1e-10, alternatives=alts)))
-    return _run(_titled("minibatch_sgd", data_seed), fn, cases, ["X", "y", "lr", "batch_size", "epochs", "seed"],
+    return _run(_titled("minibatch_sgd", data_seed), fn, cases,
+                ["X", "y", "lr", "batch_size", "epochs", "seed"],
                 timeout=timeout, verbose=verbose, tested="w after mini-batch SGD on seeded data",
                 label="minibatch_sgd")
 
+
+
+@recipe
+def lr_max_matrix(seed: int = 5) -> np.ndarray:
+    """The symmetric positive definite matrix A of chapter 02's ``lr_max`` exercise (the notebook
+    draws it with seed 5; the grader's hidden cases with other seeds)."""
+    M = np.random.default_rng(seed).standard_normal((3, 3))
+    return M @ M.T + 0.5 * np.eye(3)
 
 
 def check_lr_max(value: Any, A: Any, *, verbose: bool = True) -> CheckResult:

@@ -17,12 +17,13 @@ from .engine import (
     CheckResult,
     Expect,
     NoCredit,
-    Recipe,
     _as_numbers,
     _diagnose,
     _digits_split,
     _run,
     _titled,
+    recipe,
+    uses_case,
 )
 
 
@@ -242,8 +243,30 @@ def check_two_loop(fn: Callable[..., Any], *, seed: int = 0, verbose: bool = Tru
         alts.append((-want, NoCredit("the sign: the recursion returns B g; the direction is its "
                                      "negative, taken outside")))
         cases.append(Case(name, (g, pairs, gamma), Expect(want, 1e-9, 1e-12, alternatives=alts)))
-    return _run(_titled("two_loop", seed), fn, cases, ["g", "pairs", "gamma"], timeout=timeout, verbose=verbose,
+    return _run(_titled("two_loop", seed), fn, cases, ["g", "pairs", "gamma"], timeout=timeout,
+                verbose=verbose,
                 tested="B g vs edulib.quasi_newton.two_loop", label="two_loop")
+
+
+def sharpness_problem(seed: int = 4) -> tuple[Any, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(model, params, X, y) of chapter 04's ``lr_sharp`` exercise: linear regression on
+    correlated features (the notebook uses seed 4)."""
+    from ..models import LinearRegression
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((200, 6)) @ (np.eye(6) + 0.8 * rng.standard_normal((6, 6)))
+    y = X @ rng.standard_normal(6) + 0.1 * rng.standard_normal(200)
+    model = LinearRegression(6)
+    return model, model.init_params(seed=0), X, y
+
+
+@recipe
+def sharpness_matvec(seed: int = 4) -> Callable[[np.ndarray], np.ndarray]:
+    """``H_matvec`` of the ``lr_sharp`` exercise for data set ``seed``: u -> H u (flat)."""
+    from .. import hessian
+
+    model, params, X, y = sharpness_problem(seed)
+    return lambda u: hessian.flatten(hessian.hvp(model, params, X, y, hessian.unflatten(u, params)))
 
 
 def _lbfgs_lab_problem(seed: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -270,7 +293,8 @@ def _lbfgs_lab_reference(seed: int) -> float:
 
 
 def check_lbfgs_lab(fn: Callable[..., Any], *, seeds: Sequence[int] = (0, 1), rtol: float = 1e-6,
-                    verbose: bool = True, timeout: float | None = 60.0) -> CheckResult:
+                    requires: Sequence[str] = ("two_loop",), verbose: bool = True,
+                    timeout: float | None = 60.0) -> CheckResult:
     r"""Lab (chapter 04): ``fn(X, y, lam)`` minimises L2 softmax regression
     (``SoftmaxRegression(64, 10, weight_decay=lam)``) on the training part of the digits split
     ``seed`` and returns its params. The objective at what it returns must be within ``rtol``
@@ -309,5 +333,7 @@ def check_lbfgs_lab(fn: Callable[..., Any], *, seeds: Sequence[int] = (0, 1), rt
                                 "(s = x_new - x, y = g_new - g) and gamma = s.y / y.y")
 
         cases.append(Case(f"digits split seed={s}", (X, y, np.float64(lam)), judge=judge))
+    X, y, lam = _lbfgs_lab_problem(seeds[0])
+    cases += [uses_case(name, (X, y, np.float64(lam)), "fit_lbfgs") for name in requires]
     return _run("lbfgs lab", fn, cases, ["X", "y", "lam"], timeout=timeout, verbose=verbose,
                 tested=f"objective within {rtol:g} of the reference minimum", label="fit_lbfgs")

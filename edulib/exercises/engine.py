@@ -602,6 +602,51 @@ class _SpecRequest:
 SPEC = _SpecRequest()
 
 
+class _Unavailable:
+    """Stands in for a function the answer must call; notes the call and raises."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.called = name, False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.called = True
+        raise RuntimeError(f"{self.name} is switched off for this test")
+
+
+def _drive_without(fn: Callable[..., Any], name: str, *args: Any) -> str:
+    """Run ``fn(*args)`` with the global ``name`` of ``fn``'s module switched off: "uses it"
+    when ``fn`` reached it, "does not use it" when ``fn`` finished without it."""
+    namespace = getattr(fn, "__globals__", None)
+    if not isinstance(namespace, dict):
+        return "cannot tell"
+    stub, missing = _Unavailable(name), object()
+    old = namespace.get(name, missing)
+    namespace[name] = stub
+    try:
+        fn(*args)
+    except BaseException:  # noqa: BLE001 - the stub's error, or any other: only the call counts
+        pass
+    finally:
+        if old is missing:
+            namespace.pop(name, None)
+        else:
+            namespace[name] = old
+    return "uses it" if stub.called else "does not use it"
+
+
+def uses_case(name: str, args: tuple[Any, ...], lab: str) -> Case:
+    """A case passing when the learner's function calls their own ``name`` (found through the
+    function's globals, as a notebook defines it): a lab must use the technique it teaches."""
+
+    def judge(value: Any) -> tuple[bool, str, str]:
+        if value == "uses it":
+            return True, "", ""
+        return False, f"{lab} finished without calling {name}", (
+            f"this lab is about {name}: train with your own {name} from the exercise above")
+
+    return Case(f"uses your {name}", (name, *args), judge=judge, driver=_drive_without)
+
+
 def _learner_answer_problem(fn: Any, label: str) -> str:
     if fn is None:
         return (f"{label} is None: run the cell that defines it (and replace `raise "

@@ -1,0 +1,417 @@
+"""The sandboxed side of trusted grading: runs a learner's cells and calls their answers.
+
+Started by :mod:`edulib.grading.trusted` as ``python -I -m edulib.grading.child`` (inside
+bubblewrap where available), it speaks JSON lines: stdin brings requests, stdout carries events.
+
+1. The first line names the instructor's locked cells (setup, data). This process -- the
+   *zygote* -- imports the libraries once and runs those cells; no learner code runs here.
+2. Every further line asks for one graded item. The zygote forks a child for it, which
+
+   * replaces the code of the library functions the item must not call (and of every
+     reference answer in :mod:`edulib.exercises`) with a tripwire that reports and raises, so
+     renaming, ``__import__`` or keeping a reference in a variable all reach the tripwire;
+   * installs an audit hook (:func:`sys.addaudithook` cannot be undone) that refuses
+     processes, signals, sockets, ``ctypes``, the garbage collector's object lists, new code
+     objects, other autograd libraries, reading edulib's own source files or the instructor's
+     files, and writing outside the working directory;
+   * runs the learner's cells, reporting each cell's start and end, then the item's cases,
+     each answer sent back as plain data (:mod:`edulib.grading.wire`).
+
+   The zygote enforces the time limits (per cell, per item) and reports a child that dies
+   or hangs, so the instructor's side knows the cell or case at fault.
+
+Nothing here scores anything: the instructor's process judges the answers.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import importlib
+import io
+import json
+import linecache
+import os
+import pkgutil
+import select
+import signal
+import sys
+import time
+import traceback
+import types
+import warnings
+from typing import Any
+
+__all__ = ["main"]
+
+# functions of edulib.exercises the child itself calls (drivers, recipes, the call wrapper);
+# every other function there holds or computes reference answers and is tripwired
+CHILD_SAFE = frozenset({
+    "engine._call_here", "engine._copy", "engine._mutations", "engine._same", "engine._change",
+    "engine._portable", "engine._describe_exception", "engine.materialize", "engine.Recipe.build",
+    "engine._digits_split", "engine.recipe", "engine._returned", "engine._drive_without",
+    "engine._Unavailable.__init__", "engine._Unavailable.__call__", "engine.Outcome.__init__",
+    "engine.Outcome.__eq__", "engine.Outcome.__repr__",
+    "ch02.test_function", "ch02._quadratic_matrix", "ch02.lr_max_matrix",
+    "ch03._drive_momentum", "ch03._drive_adam", "ch03._drive_schedule", "ch03._halved",
+    "ch03.valley_matrix", "ch04.sharpness_problem", "ch04.sharpness_matvec",
+})
+# modules whose autograd would do an exercise's work
+DENIED_IMPORTS = frozenset({"torch", "jax", "jaxlib", "tensorflow", "autograd", "mxnet",
+                            "cffi", "_posixsubprocess"})
+DENIED_EVENTS = ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+                 "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "pty.",
+                 "socket.", "ctypes.", "gc.get_", "sys._current_frames", "code.__new__",
+                 "sys.remote_exec", "_winapi.", "winreg.")
+WRITE_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
+                "os.symlink", "os.link", "os.truncate", "os.utime", "shutil.")
+
+EXERCISE_MODULES = ("engine", "ch01", "ch02", "ch03", "ch04")
+
+
+class ForbiddenCall(Exception):
+    """Raised by a tripwire: the answer called what the exercise asks the learner to write."""
+
+
+# ------------------------------------------------------------------ events
+_OUT = 1
+
+
+def emit(event: dict[str, Any], fd: int | None = None) -> None:
+    data = (json.dumps(event, separators=(",", ":")) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(_OUT if fd is None else fd, view):]
+
+
+def _error_text(exc: BaseException, cell: str) -> str:
+    """``Type: message (line L)`` using only the traceback's line numbers, so that formatting
+    touches no frame and loads no source into linecache."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        line, tb = tb.tb_lineno, tb.tb_next
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    where = f" ({cell}, line {line})" if line else f" ({cell})"
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}){where}"
+    return f"{type(exc).__name__}: {first}{where}" if first else f"{type(exc).__name__}{where}"
+
+
+# ------------------------------------------------------------------ running cells
+def _display(*objs: Any, **_: Any) -> None:
+    for o in objs:
+        print(repr(o))
+
+
+def _strip_magics(source: str) -> str:
+    """IPython magics and shell escapes commented out (no kernel here)."""
+    return "\n".join("# " + line if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.split("\n"))
+
+
+def run_cell(ns: dict[str, Any], index: int, source: str) -> tuple[str, str, str]:
+    """Execute one cell in ``ns``: (status "ok"/"error", error text, what it printed)."""
+    buf = io.StringIO()
+    status, error = "ok", ""
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = buf
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = compile(_strip_magics(source), f"<cell {index}>", "exec")
+            exec(code, ns)  # noqa: S102 - running the learner's cell is the point
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+        status, error = "error", _error_text(exc, f"cell {index}")
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
+        _close_figures()
+    return status, error, buf.getvalue()[-4000:]
+
+
+def _close_figures() -> None:
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        with contextlib.suppress(Exception):
+            plt.close("all")
+
+
+# ------------------------------------------------------------------ tripwires
+def _resolve(target: str) -> tuple[Any, str, Any]:
+    """(owner, attribute name, function) of ``"package.module:Qual.name"``."""
+    modname, qual = target.split(":")
+    owner: Any = importlib.import_module(modname)
+    parts = qual.split(".")
+    for part in parts[:-1]:
+        owner = getattr(owner, part)
+    raw = owner.__dict__.get(parts[-1]) if isinstance(owner, type) else getattr(owner, parts[-1])
+    if isinstance(raw, (staticmethod, classmethod)):
+        raw = raw.__func__
+    return owner, parts[-1], raw
+
+
+def _exercise_targets() -> list[str]:
+    """Every function and method defined in edulib.exercises that is not child-safe."""
+    out = []
+    for short in EXERCISE_MODULES:
+        mod = importlib.import_module(f"edulib.exercises.{short}")
+        for name, obj in vars(mod).items():
+            if getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            if isinstance(obj, type):           # methods; dunders hold no answers
+                out += [f"{mod.__name__}:{name}.{attr}" for attr, v in vars(obj).items()
+                        if isinstance(v, (types.FunctionType, staticmethod, classmethod))
+                        and not (attr.startswith("__") and attr.endswith("__"))
+                        and f"{short}.{name}.{attr}" not in CHILD_SAFE]
+            elif callable(obj) and f"{short}.{name}" not in CHILD_SAFE:
+                out.append(f"{mod.__name__}:{name}")
+    return out
+
+
+def install_tripwires(targets: list[str], report_fd: int) -> None:
+    """Make every target report ``{"event": "forbidden"}`` on ``report_fd`` and raise."""
+
+    def tripped(name: str) -> None:
+        emit({"event": "forbidden", "name": name}, report_fd)
+        raise ForbiddenCall(f"{name.replace(':', '.')} is edulib's own implementation of what "
+                            "this exercise asks you to write")
+
+    for target in targets:
+        owner, attr, func = _resolve(target)
+        wrapped = getattr(func, "__wrapped__", None)          # functools.lru_cache and friends
+        if not isinstance(func, types.FunctionType) and isinstance(wrapped, types.FunctionType):
+            func = wrapped
+        if not isinstance(func, types.FunctionType):
+            continue
+        # a tripwire with the function's own globals, so that every reference to the function
+        # object -- renamed, imported twice, stored in a list -- runs it
+        func.__globals__["__edulib_tripped__"] = tripped
+        src = f"def _tripwire(*args, **kwargs):\n    return __edulib_tripped__({target!r})\n"
+        scratch: dict[str, Any] = {}
+        exec(compile(src, func.__code__.co_filename, "exec"), scratch)  # noqa: S102
+        code = scratch["_tripwire"].__code__.replace(co_name=func.__code__.co_name)
+        if func.__code__.co_freevars:
+            stub = types.FunctionType(code, func.__globals__, func.__name__)
+            setattr(owner, attr, stub)
+            if wrapped is not None:
+                setattr(owner, attr, stub)
+        else:
+            func.__code__ = code
+        func.__defaults__ = func.__kwdefaults__ = None
+
+
+# ------------------------------------------------------------------ the audit hook
+def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str) -> None:
+    """An audit hook for learner code (see the module docstring); it cannot be removed."""
+    deny_read = tuple(os.path.realpath(p) for p in deny_read) + (edulib_dir,)
+    write_root = os.path.realpath(write_root)
+
+    def real(path: Any) -> str | None:
+        if type(path) is bytes:
+            path = path.decode("utf-8", "surrogateescape")
+        if type(path) is not str:
+            return None
+        return os.path.realpath(path)
+
+    def inside(path: str, root: str) -> bool:
+        return path == root or path.startswith(root.rstrip("/") + "/")
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event.startswith(DENIED_EVENTS):
+            raise PermissionError(f"not allowed while grading: {event}")
+        if event == "open":
+            if type(args[0]) is int:
+                return
+            path = real(args[0])
+            if path is None:
+                raise PermissionError("not allowed while grading: open() of a non-path object")
+            if any(inside(path, d) for d in deny_read):
+                raise PermissionError(f"not allowed while grading: reading {path}")
+            mode, flags = args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else 0
+            writes = (type(mode) is str and any(c in mode for c in "wax+")) or (
+                type(flags) is int and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+            if writes and not inside(path, write_root):
+                raise PermissionError(f"not allowed while grading: writing {path}")
+        elif event.startswith(WRITE_EVENTS):
+            for a in args[:2]:
+                path = real(a)
+                if path is not None and not inside(path, write_root):
+                    raise PermissionError(f"not allowed while grading: {event} {path}")
+        elif event == "import":
+            if type(args[0]) is str and args[0].split(".")[0] in DENIED_IMPORTS:
+                raise ImportError(f"{args[0]} is not available while grading")
+        elif event == "function.__new__":
+            code = args[0]
+            if isinstance(code, types.CodeType) and inside(real(code.co_filename) or "", edulib_dir):
+                raise PermissionError("not allowed while grading: rebuilding an edulib function")
+
+    sys.addaudithook(hook)
+
+
+# ------------------------------------------------------------------ one item, in a fork
+def _call(fn: Any, case: dict[str, Any], wire: Any, engine: Any) -> dict[str, Any]:
+    import functools
+
+    try:            # building the inputs runs edulib code the learner's cells may have broken
+        args = engine.materialize(wire.decode(case["args"]))
+    except Exception as exc:  # noqa: BLE001
+        return {"status": "raised", "value": None, "mutated": [], "dtype": "",
+                "error": f"the case's inputs could not be built here: {_error_text(exc, 'grader')}"}
+    names = case.get("names") or [f"argument {i}" for i in range(len(args))]
+    driver = case.get("driver")
+    if driver:
+        modname, qual = driver.split(":")
+        fn = functools.partial(getattr(importlib.import_module(modname), qual), fn)
+    out = engine._call_here(fn, args, names)
+    return {"status": out.status, "value": wire.encode(out.value) if out.status == "ok" else None,
+            "error": out.error, "mutated": out.mutated, "dtype": out.dtype}
+
+
+def run_item(ns: dict[str, Any], req: dict[str, Any], fd: int, cfg: dict[str, Any]) -> None:
+    """Runs in the forked child: tripwires, guard, cells, then the item's cases or values."""
+    from edulib.exercises import engine
+
+    from . import wire
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(devnull, std)
+    os.close(_OUT)                          # only the zygote talks to the grader
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    install_tripwires(req.get("forbidden", []) + _exercise_targets(), fd)
+    linecache.clearcache()
+    os.chdir(cfg["workdir"])
+    install_guard(tuple(cfg.get("deny_read", ())), cfg["workdir"], cfg["edulib_dir"])
+    ns = dict(ns)
+    for index, source in req["cells"]:
+        emit({"event": "cell", "index": index}, fd)
+        status, error, printed = run_cell(ns, index, source)
+        emit({"event": "cell_done", "index": index, "status": status, "error": error,
+              "stdout": printed}, fd)
+    emit({"event": "cells_done"}, fd)
+    answer = req["answer"]
+    if req["kind"] == "function":
+        fn = ns.get(answer)
+        for k, case in enumerate(req["cases"]):
+            if k < req.get("first_case", 0):
+                continue
+            emit({"event": "case", "index": k}, fd)
+            emit({"event": "case_done", "index": k, **_call(fn, case, wire, engine)}, fd)
+    else:
+        solution = req.get("solution_source")
+        for k, case in enumerate(req["cases"]):
+            if k < req.get("first_case", 0):
+                continue
+            emit({"event": "case", "index": k}, fd)
+            error = ""
+            if case.get("bind") is not None:          # the solution cell again, other inputs
+                try:
+                    ns.update(engine.materialize(wire.decode(case["bind"])))
+                except Exception as exc:  # noqa: BLE001
+                    error = f"the case's inputs could not be built here: {_error_text(exc, 'grader')}"
+                ns[answer] = None
+                status, err, _ = run_cell(ns, -1, solution or "")
+                error = error or err
+            value = ns.get(answer)
+            emit({"event": "case_done", "index": k, "status": "ok", "error": error,
+                  "value": wire.encode(value)}, fd)
+    emit({"event": "item_done"}, fd)
+
+
+def _supervise(pid: int, rfd: int, req: dict[str, Any]) -> None:
+    """Forward the child's events; kill it when a cell or the item overruns its limit."""
+    cell_limit, item_limit = float(req["cell_timeout"]), float(req["timeout"])
+    deadline = time.monotonic() + cell_limit
+    phase, buf, done = "starting", b"", False
+    while True:
+        left = deadline - time.monotonic()
+        ready = select.select([rfd], [], [], max(left, 0.0))[0] if left > 0 else []
+        if not ready:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            emit({"event": "killed", "phase": phase,
+                  "limit": cell_limit if phase.startswith(("cell", "starting")) else item_limit})
+            break
+        chunk = os.read(rfd, 1 << 16)
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue                       # not ours: the learner wrote to the pipe
+            if not isinstance(event, dict):
+                continue
+            kind = event.get("event")
+            if kind == "cell":
+                phase, deadline = f"cell {event.get('index')}", time.monotonic() + cell_limit
+            elif kind == "cells_done":
+                phase, deadline = "cases", time.monotonic() + item_limit
+            elif kind == "item_done":
+                done = True
+            emit(event)
+    os.close(rfd)
+    _, status = os.waitpid(pid, 0)
+    emit({"event": "exit", "done": done, "code": os.waitstatus_to_exitcode(status)})
+
+
+# ------------------------------------------------------------------ the zygote
+def _preload() -> str:
+    """Import what notebooks use, once, before any fork; returns edulib's folder."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import edulib
+
+    for mod in pkgutil.walk_packages(edulib.__path__, "edulib."):
+        if not mod.name.startswith(("edulib.grading", "edulib.widgets")):
+            importlib.import_module(mod.name)
+    for name in ("edulib.widgets", "ipywidgets", "matplotlib.pyplot", "sklearn.datasets",
+                 "scipy.linalg", "scipy.special", "scipy.optimize"):
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    from edulib import data
+
+    with contextlib.suppress(Exception):
+        data.digits(seed=0)                 # warms scikit-learn's loader cache
+    builtins.display = _display             # type: ignore[attr-defined]
+    return os.path.dirname(os.path.realpath(edulib.__file__))
+
+
+def main() -> int:
+    global _OUT
+    _OUT = os.dup(1)                        # events go here; fd 1 goes to /dev/null
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    sys.stdout = sys.stderr = io.StringIO()
+    cfg = json.loads(sys.stdin.buffer.readline())
+    cfg["edulib_dir"] = _preload()
+    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    prelude = {}
+    for index, source in cfg["prelude"]:
+        status, error, _ = run_cell(ns, index, source)
+        prelude[str(index)] = error if status == "error" else ""
+    emit({"event": "ready", "prelude": prelude})
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return 0
+        req = json.loads(line)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:                        # pragma: no cover - runs in the child
+            os.close(rfd)
+            try:
+                run_item(ns, req, wfd, cfg)
+            except BaseException:           # noqa: BLE001 - reported as a crash by the zygote
+                with contextlib.suppress(Exception):
+                    emit({"event": "internal_error",
+                          "error": traceback.format_exc(limit=3)[-2000:]}, wfd)
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        _supervise(pid, rfd, req)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

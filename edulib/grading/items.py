@@ -1,0 +1,185 @@
+"""Every graded item of the course: what the learner defines, how it is checked, what it must
+not call, and how its hidden cases are drawn from the class secret.
+
+An item is keyed by the ``grade_id`` of its nbgrader test cell (``test_mse_grad`` ...), which
+gradebooks store, so these ids never change. Its cases are the visible ones a learner sees in
+the notebook (seed 0) plus hidden ones: the same check on other inputs, drawn from seeds that
+:func:`hidden_seeds` derives from the class secret (``EDULIB_CLASS_SECRET``). The secret never
+leaves the instructor's process; the sandboxed child only receives the inputs.
+
+``forbidden`` names, as ``module:qualified.name``, the edulib functions that already do what
+the item asks (an answer that reaches one of them scores 0 for the item). Every function of
+:mod:`edulib.exercises` that holds a reference answer is forbidden to every item as well
+(:mod:`edulib.grading.child`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..exercises import SPEC, Check, CheckResult, Recipe, ch01, ch02, ch03, ch04
+
+__all__ = ["ITEMS", "Item", "hidden_seeds", "items_for"]
+
+_GRADIENT_TOOLS = ("edulib.gradcheck:numerical_gradient", "edulib.gradcheck:_perturbed_values")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One graded item.
+
+    ``kind`` is ``"function"`` (the learner defines a function ``answer``, called on each case)
+    or ``"value"`` (the learner's cell sets the variable ``answer``; a hidden case binds other
+    inputs, ``bind(seed)``, and runs the solution cell again). ``check(seed)`` is the function
+    item's :class:`~edulib.exercises.Check` (seed 0: the notebook's own cases);
+    ``judge_value(value, seed)`` scores a value item's answer for the inputs of ``seed``.
+    """
+
+    test_id: str
+    answer: str
+    points: float
+    kind: str = "function"
+    check: Callable[[int], Check] | None = None
+    judge_value: Callable[[Any, int], CheckResult] | None = None
+    bind: Callable[[int], dict[str, Any]] | None = None
+    n_hidden: int = 1
+    forbidden: tuple[str, ...] = ()
+    answer_id: str = ""                 # grade_id of the solution cell (default: answer)
+    hidden_note: str = ""               # why an item has no hidden case
+
+    @property
+    def solution_id(self) -> str:
+        return self.answer_id or self.answer
+
+
+def hidden_seeds(secret: str, item: Item) -> list[int]:
+    """``item.n_hidden`` seeds in [1000, 10**6 + 1000) from HMAC-SHA256(secret, test_id)."""
+    if not isinstance(secret, str) or len(secret) < 8:
+        raise ValueError("the class secret must be a string of at least 8 characters "
+                         "(set EDULIB_CLASS_SECRET)")
+    out = []
+    for k in range(item.n_hidden):
+        digest = hmac.new(secret.encode(), f"{item.test_id}/{k}".encode(), hashlib.sha256).digest()
+        out.append(1000 + int.from_bytes(digest[:8], "big") % 10**6)
+    return out
+
+
+def _lab_seeds(visible: tuple[int, ...]) -> Callable[[int], tuple[int, ...]]:
+    """Data sets of a lab: the notebook's for seed 0, else one drawn from the seed."""
+    return lambda seed: visible if seed == 0 else (seed,)
+
+
+def _fn(check: Callable[..., Any], **kw: Any) -> Callable[[int], Check]:
+    return lambda seed: check(SPEC, seed=seed, **kw)
+
+
+# --------------------------------------------------------------------------- value items
+def _no_inputs(judge: Callable[[Any], CheckResult]) -> Callable[[Any, int], CheckResult]:
+    return lambda value, seed: judge(value)
+
+
+def _matrix_item(make: Callable[[int], Any], notebook_seed: int, name: str,
+                 judge: Callable[..., CheckResult]) -> dict[str, Any]:
+    """A number computed from the notebook's matrix ``A``: hidden cases bind another A."""
+
+    def seed_of(seed: int) -> int:
+        return notebook_seed if seed == 0 else seed
+
+    return {"kind": "value",
+            "judge_value": lambda value, seed: judge(value, make(seed_of(seed)), verbose=False),
+            "bind": lambda seed: {name: Recipe(make.__name__, (seed_of(seed),))}}
+
+
+def _sharpness_judge(value: Any, seed: int) -> CheckResult:
+    from .. import hessian
+
+    model, params, X, y = ch04.sharpness_problem(4 if seed == 0 else seed)
+    return ch02.check_lr_max(value, hessian.dense(model, params, X, y), verbose=False)
+
+
+# --------------------------------------------------------------------------- the course
+_CE = ("edulib.losses:SoftmaxCrossEntropy._values", "edulib.losses:SoftmaxCrossEntropy._grad_sum",
+       "edulib.losses:logsumexp", "edulib.losses:log_softmax", "edulib.models:SoftmaxRegression._backward")
+_HVP = ("edulib.hessian:hvp", "edulib.hessian:_hvp_analytic", "edulib.hessian:_hvp_fd",
+        "edulib.hessian:dense", "edulib.hessian:ModelMatvec.__call__", "edulib.hessian:model_matvec")
+_SCHEDULES = ("edulib.schedules:LinearLR.get_lr", "edulib.schedules:CosineAnnealingLR.get_lr",
+              "edulib.schedules:SequentialLR.step", "edulib.schedules:LRScheduler.step")
+
+ITEMS: dict[str, list[Item]] = {
+    "01_losses": [
+        Item("test_mse_grad", "mse_grad", 1, check=_fn(ch01.check_mse_grad),
+             forbidden=("edulib.losses:MSE._grad_sum", "edulib.models:LinearRegression._backward")
+             + _GRADIENT_TOOLS),
+        Item("test_hinge_grad", "hinge_grad", 2, check=_fn(ch01.check_hinge_grad),
+             forbidden=("edulib.losses:Hinge._grad_sum",) + _GRADIENT_TOOLS),
+        Item("test_softmax_cross_entropy", "softmax_cross_entropy", 2,
+             check=_fn(ch01.check_softmax_cross_entropy), forbidden=_CE),
+        Item("test_softmax_cross_entropy_grad", "softmax_cross_entropy_grad", 2,
+             check=_fn(ch01.check_softmax_cross_entropy_grad),
+             forbidden=_CE + ("edulib.losses:softmax",) + _GRADIENT_TOOLS),
+        Item("test_loss_at_init", "loss_at_init", 1, kind="value", n_hidden=0,
+             judge_value=_no_inputs(lambda v: ch01.check_loss_at_init(v, verbose=False)),
+             hidden_note="a fact about 10 classes: the same number for everyone"),
+        Item("test_fit_line", "fit_line", 3, n_hidden=2,
+             check=lambda seed: ch01.check_robust_line(
+                 SPEC, seeds=(0, 1, 2) if seed == 0 else (seed,))),
+    ],
+    "02_gradient_descent": [
+        Item("test_numerical_gradient", "numerical_gradient", 2,
+             check=_fn(ch02.check_numerical_gradient), forbidden=_GRADIENT_TOOLS),
+        Item("test_bug_location", "bug_location", 1, kind="value", n_hidden=0,
+             judge_value=_no_inputs(lambda v: ch02.check_bug_location(v, verbose=False)),
+             hidden_note="a choice among three names about the given code"),
+        Item("test_fixed_loss_and_grad", "fixed_loss_and_grad", 2,
+             check=_fn(ch02.check_fixed_loss_and_grad), forbidden=_CE + _GRADIENT_TOOLS),
+        Item("test_minibatch_sgd", "minibatch_sgd", 2, check=_fn(ch02.check_minibatch_sgd),
+             forbidden=("edulib.optim:SGD._update", "edulib.optim:Optimizer.step",
+                        "edulib.train:train", "edulib.fitting:fit_linear")),
+        Item("test_lr_max", "lr_max", 1, n_hidden=2,
+             **_matrix_item(ch02.lr_max_matrix, 5, "A", ch02.check_lr_max)),
+        Item("test_train_digits", "train_digits", 3,
+             check=lambda seed: ch02.check_digits_lab(SPEC, seeds=_lab_seeds((0,))(seed))),
+    ],
+    "03_adaptive": [
+        Item("test_momentum_step", "momentum_step", 2, check=_fn(ch03.check_momentum_step),
+             forbidden=("edulib.optim:SGD._update", "edulib.optim:Optimizer.step")),
+        Item("test_adam_step", "adam_step", 2, check=_fn(ch03.check_adam_step),
+             forbidden=("edulib.optim:Adam._update", "edulib.optim:Optimizer.step")),
+        Item("test_warmup_cosine", "warmup_cosine", 2, check=_fn(ch03.check_warmup_cosine),
+             forbidden=_SCHEDULES),
+        Item("test_mu_star", "mu_star", 1, n_hidden=2,
+             **_matrix_item(ch03.valley_matrix, 3, "A", ch03.check_mu_star)),
+        Item("test_train_mlp", "train_mlp", 3,
+             check=lambda seed: ch03.check_adaptive_lab(SPEC, seeds=_lab_seeds((0,))(seed)),
+             forbidden=("edulib.optim:Adam._update", "edulib.optim:Adagrad._update",
+                        "edulib.optim:RMSprop._update") + _SCHEDULES),
+    ],
+    "04_second_order": [
+        Item("test_softmax_hvp", "softmax_hvp", 2, check=_fn(ch04.check_softmax_hvp),
+             forbidden=_HVP + _GRADIENT_TOOLS),
+        Item("test_classify_point", "classify_point", 2, check=_fn(ch04.check_classify_point),
+             forbidden=("edulib.hessian:classify_critical_point",)),
+        Item("test_lr_sharp", "lr_sharp", 1, kind="value", n_hidden=2,
+             judge_value=_sharpness_judge,
+             bind=lambda seed: {"H_matvec": Recipe("sharpness_matvec", (4 if seed == 0 else seed,))},
+             forbidden=("edulib.hessian:dense", "edulib.hessian:lanczos",
+                        "edulib.hessian:power_iteration")),
+        Item("test_two_loop", "two_loop", 2, check=_fn(ch04.check_two_loop),
+             forbidden=("edulib.quasi_newton:two_loop", "edulib.quasi_newton:lbfgs")),
+        Item("test_fit_lbfgs", "fit_lbfgs", 3,
+             check=lambda seed: ch04.check_lbfgs_lab(SPEC, seeds=_lab_seeds((0,))(seed)),
+             forbidden=("edulib.quasi_newton:two_loop", "edulib.quasi_newton:lbfgs",
+                        "edulib.quasi_newton:bfgs")),
+    ],
+}
+
+
+def items_for(test_ids: set[str] | list[str]) -> list[Item]:
+    """The items whose test cells are among ``test_ids`` (in course order)."""
+    wanted = set(test_ids)
+    return [item for items in ITEMS.values() for item in items if item.test_id in wanted]
+
