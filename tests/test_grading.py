@@ -15,7 +15,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from edulib import grading
+from edulib.grading import release as grading
+from edulib.grading.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
@@ -125,16 +126,16 @@ def test_command_line_generate_and_check(tmp_path, capsys):
     course = tmp_path / "course"
     (course / "instructor" / "source" / "ch").mkdir(parents=True)
     nbformat.write(_toy(), course / "instructor" / "source" / "ch" / "ex.ipynb")
-    assert grading.main(["generate", "--course", str(course), "--check"]) == 1
+    assert main(["generate", "--course", str(course), "--check"]) == 1
     assert "out of date" in capsys.readouterr().out
-    assert grading.main(["generate", "--course", str(course)]) == 0
+    assert main(["generate", "--course", str(course)]) == 0
     assert (course / "ch" / "ex.ipynb").exists()
-    assert grading.main(["generate", "--course", str(course), "--check"]) == 0
+    assert main(["generate", "--course", str(course), "--check"]) == 0
     assert "up to date" in capsys.readouterr().out
     learner = course / "ch" / "ex.ipynb"
     learner.write_text(learner.read_text().replace("YOUR ANSWER HERE", "edited"))
-    assert grading.main(["generate", "--course", str(course), "--check"]) == 1
-    assert grading.main(["generate", "--course", str(tmp_path / "nowhere")]) == 2
+    assert main(["generate", "--course", str(course), "--check"]) == 1
+    assert main(["generate", "--course", str(tmp_path / "nowhere")]) == 2
     assert "course must be the course folder" in capsys.readouterr().err
 
 

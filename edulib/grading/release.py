@@ -17,16 +17,14 @@ metadata, so a learner's copy can still be autograded.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-__all__ = ["CODE_STUB", "TEXT_STUB", "generate", "learner_version", "main", "sources"]
+__all__ = ["CODE_STUB", "TEXT_STUB", "generate", "learner_version", "render", "sources"]
 
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
@@ -133,32 +131,3 @@ def generate(course: Path | str = "course", check: bool = False) -> list[Path]:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 dst.write_text(text, encoding="utf-8")
     return stale
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edulib.grading", description=__doc__.split(
-        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    gen = sub.add_parser("generate", help="write the learner versions from the instructor sources")
-    gen.add_argument("--course", default="course", help="the course folder (default: course)")
-    gen.add_argument("--check", action="store_true",
-                     help="write nothing; exit 1 if a committed learner version differs")
-    args = parser.parse_args(argv)
-    try:
-        stale = generate(args.course, check=args.check)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    verb = "out of date" if args.check else "written"
-    for path in stale:
-        print(f"{verb}: {path}")
-    if args.check and stale:
-        print("run `python -m edulib.grading generate` and commit the result", file=sys.stderr)
-        return 1
-    if not stale:
-        print("learner versions are up to date")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
