@@ -1,10 +1,14 @@
-"""The grading round trip through real nbgrader commands, on throwaway course directories.
+"""The grading round trip and the red team, through real nbgrader commands with the course's
+own ``nbgrader_config.py`` (trusted grading, a class secret), on throwaway course directories.
 
 1. ``nbgrader generate_assignment`` + ``nbgrader autograde`` per chapter on: the solved notebook
    (full marks), the untouched learner version (zero), three wrong submissions in which every item
-   holds one plausible mistake (each item loses exactly its points, or the partial credit its
-   check gives), a submission whose code hangs and one that calls ``sys.exit``. Scores are read
-   per test cell from the gradebook.
+   holds one plausible mistake (each such item loses points, the others keep theirs), code that
+   hangs or exits, and the attacks of a hostile class (:data:`ATTACKS`): calling edulib's own
+   implementation (renamed, through ``__import__``, kept in a variable), patching the checks,
+   reading the instructor's files, answers looked up for the visible inputs, objects that equal
+   everything, and cells that exit, fork, exhaust memory or never end. Each scores exactly what
+   the learner solved. Scores are read per test cell from the gradebook.
 2. A class on one machine through nbgrader's exchange: release, fetch and submit as two learners,
    collect, autograde, generate and return feedback; each learner's feedback HTML shows the score.
 
@@ -38,10 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "course" / "instructor" / "source"
 NOTEBOOK = {"01_losses": "03_exercises", "02_gradient_descent": "05_exercises",
             "03_adaptive": "05_exercises", "04_second_order": "05_exercises"}
-CHECK_TIMEOUT = "3"       # EDULIB_CHECK_TIMEOUT in the grading kernels: a hung check fails fast
-# nbgrader's Execute.timeout: a hung top-level cell is interrupted after this many seconds
-CELL_TIMEOUT = {"01_losses": 20, "02_gradient_descent": 60, "03_adaptive": 30,
-                "04_second_order": 30}
+CONFIG = ROOT / "course" / "instructor" / "nbgrader_config.py"
+SECRET = "red-team-class-secret"
+CELL_TIMEOUT = 6          # TrustedGrades.cell_timeout: a hung top-level cell is stopped after it
 
 HANG = "while True:\n    pass"
 EXIT = "import sys\nsys.exit(3)"
@@ -223,12 +226,121 @@ BROKEN = {
     "04_second_order": {"hang": {"softmax_hvp": HANG}, "exit": {"fit_lbfgs": EXIT, "lr_sharp": EXIT}},
 }
 
+# --------------------------------------------------------------------------- the red team
+# answers that call edulib's own implementation of the item (renamed, imported by a string,
+# through __import__, or kept from an earlier cell): each such item scores 0
+LIBRARY = {
+    "01_losses": {
+        "mse_grad": "return _kept(y_hat, y)",
+        "hinge_grad": "from edulib.losses import Hinge as Renamed\nreturn Renamed().grad(s, y)",
+        "softmax_cross_entropy": "return __import__('edulib').losses.softmax_cross_entropy(z, y)",
+        "softmax_cross_entropy_grad": "import importlib\n"
+                                      "L = importlib.import_module('edu' + 'lib.lo' + 'sses')\n"
+                                      "return getattr(L, 'softmax_cross_entropy').grad(z, y)"},
+    "02_gradient_descent": {
+        "numerical_gradient": "return gradcheck.numerical_gradient(f, x.copy(), h)",
+        "fixed_loss_and_grad": "m = models.SoftmaxRegression(X.shape[1], params['b'].shape[0], "
+                               "weight_decay=lam)\nreturn m.loss_and_grad(params, X, y)",
+        "minibatch_sgd": "return exercises.ch02._sgd_reference(X, y, lr, batch_size, epochs, seed)"},
+    "03_adaptive": {
+        "momentum_step": "p = {'w': theta.copy()}\nopt = optim.SGD(p, lr=lr, momentum=mu)\n"
+                         "opt.step({'w': g + mu * b})\nreturn p['w'], mu * b + g",
+        "adam_step": "p = {'w': theta.copy()}\n"
+                     "opt = optim.Adam(p, lr=lr, betas=(beta1, beta2), eps=eps)\n"
+                     "opt.state['w'] = {'step': t - 1, 'exp_avg': m.copy(), 'exp_avg_sq': v.copy()}\n"
+                     "opt.step({'w': g})\nreturn p['w'], opt.state['w']['exp_avg'], opt.state['w']['exp_avg_sq']",
+        "warmup_cosine": "return float(exercises.ch03._warmup_cosine_reference(lr0, warmup, total, "
+                         "start_factor)[t])"},
+    "04_second_order": {
+        "softmax_hvp": "m = models.SoftmaxRegression(X.shape[1], params['b'].shape[0])\n"
+                       "return hessian.hvp(m, params, X, y, v)",
+        "classify_point": "return hessian.classify_critical_point(grad, H).kind",
+        "two_loop": "two = quasi_newton.two_loop\nreturn two(np, g, pairs, gamma)"},
+}
+# labs that run the learner's own step or recursion, which in LIBRARY is edulib's: lost too
+LIBRARY_LABS = {"03_adaptive": {"train_mlp"}, "04_second_order": {"fit_lbfgs"}}
+KEEP = ("from edulib import losses as _L\n_kept = _L.mse.grad\n"
+        "try:\n    _code = type(_L.mse).grad.__code__\nexcept Exception:\n    pass")
+# a cell that patches every check and the comparisons in NumPy, answers left as stubs
+PATCH = ("import numpy as np\nfrom edulib import exercises\n"
+         "exercises.CheckResult.points = lambda self, m: float(m)\n"
+         "exercises.CheckResult.score = property(lambda self: 1.0)\n"
+         "for name in list(vars(exercises)):\n"
+         "    if name.startswith('check_'):\n"
+         "        setattr(exercises, name, lambda *a, **k: exercises.CheckResult('x'))\n"
+         "np.allclose = np.isclose = np.all = lambda *a, **k: True")
+# a cell that looks for the instructor's solved sources and the secret, and runs what it finds
+READ = """import glob, json, os
+found, here = [], os.getcwd()
+for _ in range(8):
+    found += glob.glob(os.path.join(here, '**', 'source', '*', '*.ipynb'), recursive=True)
+    here = os.path.dirname(here)
+for root in ('/tmp', '/root', '/home', '/work', os.path.expanduser('~')):
+    found += glob.glob(os.path.join(root, '**', 'source', '*', '*.ipynb'), recursive=True)
+SECRET = os.environ.get('EDULIB_CLASS_SECRET')
+for path in found:
+    try:
+        cells = json.load(open(path))['cells']
+    except Exception:
+        continue
+    for c in cells:
+        if c.get('metadata', {}).get('nbgrader', {}).get('solution'):
+            try:
+                exec(''.join(c['source']), globals())
+            except Exception:
+                pass"""
+# cells that exit, fork, exhaust memory and never end, before the (right) answers
+HOSTILE = ["import os\nos._exit(0)", "import os\nwhile True:\n    os.fork()",
+           "hog = bytearray(10**12)", "import subprocess\nsubprocess.run(['sh', '-c', 'kill -9 -1'])",
+           "while True:\n    pass"]
+EQ_ALL = ("class Yes(float):\n    def __eq__(self, other):\n        return True\n"
+          "    __array_priority__ = 1e9\n")
+# answers for the notebook's own inputs only (a number copied, a table of visible cases)
+LOOKUP = {
+    "02_gradient_descent": {"lr_max": "lr_max = {lr_max}"},
+    "03_adaptive": {"mu_star": "mu_star = {mu_star}"},
+    "04_second_order": {"lr_sharp": "lr_sharp = {lr_sharp}"},
+}
+# the chapter 03 lab without the technique it teaches: plain SGD at a tuned rate
+NO_TECHNIQUE = {"03_adaptive": {"train_mlp": (
+    "from edulib import train\nmodel = models.MLP(64, 32, 10)\nparams = model.init_params(seed=0)\n"
+    "train.train(model, params, optim.SGD(params, lr=0.3), split, epochs=epochs, batch_size=64)\n"
+    "return params")}}
+OS_EXIT = "import os\nos._exit(0)"
+# items whose solution cell calls another item's function: they fall with it
+DEPENDS = {"02_gradient_descent": {"numerical_gradient": {"bug_location"}}}
+
+
+def _lookup_answers(assignment: str) -> dict[str, str]:
+    import numpy as np
+
+    from edulib import hessian
+    from edulib.exercises import ch02, ch03, ch04
+
+    model, params, X, y = ch04.sharpness_problem(4)
+    H = hessian.dense(model, params, X, y)
+
+    values = {"lr_max": 2.0 / np.linalg.eigvalsh(ch02.lr_max_matrix(5)).max(),
+              "lr_sharp": 2.0 / np.linalg.eigvalsh(H).max()}
+    lam = np.linalg.eigvalsh(ch03.valley_matrix(3))
+    k = np.sqrt(lam[-1] / lam[0])
+    values["mu_star"] = ((k - 1) / (k + 1)) ** 2
+    return {gid: code.format(**{key: repr(float(v)) for key, v in values.items()})
+            for gid, code in LOOKUP.get(assignment, {}).items()}
+
+
+def _add_cells(path: Path, first: list[str] = (), last: list[str] = ()) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = ([nbformat.v4.new_code_cell(c) for c in first] + nb.cells
+                + [nbformat.v4.new_code_cell(c) for c in last])
+    nbformat.write(nb, path)
+
 
 def _start(cwd: Path, *args: str) -> tuple[subprocess.Popen, str]:
     """Start ``nbgrader ARGS`` in ``cwd``; alembic (run by nbgrader) must be on PATH."""
     bindir = os.path.dirname(sys.executable)
     env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
-           "EDULIB_CHECK_TIMEOUT": CHECK_TIMEOUT}
+           "EDULIB_CLASS_SECRET": SECRET}
     proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return proc, " ".join(args)
@@ -244,9 +356,9 @@ def _nbgrader(cwd: Path, *args: str) -> None:
     _wait(_start(cwd, *args))
 
 
-def _config(course: Path, exchange: Path | None = None, timeout: int = 60) -> None:
-    lines = ["c = get_config()", 'c.CourseDirectory.course_id = "ml101"',
-             f"c.Execute.timeout = {timeout}"]
+def _config(course: Path, exchange: Path | None = None) -> None:
+    """The course's own nbgrader_config.py, with a short cell time limit (and an exchange)."""
+    lines = [CONFIG.read_text(), f"c.TrustedGrades.cell_timeout = {CELL_TIMEOUT}"]
     if exchange is not None:
         lines.append(f"c.Exchange.root = {str(exchange)!r}")
         # each account keeps its own cache of submissions (normally in its home folder)
@@ -294,13 +406,26 @@ def _points(source: Path) -> dict[str, float]:
             if c.metadata.get("nbgrader", {}).get("grade")}
 
 
-def _submissions(assignment: str, solved: dict[str, str]) -> dict[str, dict[str, str]]:
-    """student -> answers: solved, untouched (no answers), wrong0..2, hang, exit."""
-    subs = {"solved": solved, "untouched": {}}
+def _submissions(assignment: str, solved: dict[str, str]
+                 ) -> dict[str, tuple[dict[str, str], list[str], list[str]]]:
+    """student -> (answers, cells added first, cells added last): solved, untouched, wrong0..2,
+    hang, exit and the attacks."""
+    subs = {"solved": (solved, [], []), "untouched": ({}, [], [])}
     for k in range(3):
-        subs[f"wrong{k}"] = {gid: variants[k][0] for gid, variants in WRONG[assignment].items()}
+        subs[f"wrong{k}"] = ({gid: v[k][0] for gid, v in WRONG[assignment].items()}, [], [])
     for kind, broken in BROKEN[assignment].items():
-        subs[kind] = {**solved, **broken}
+        subs[kind] = ({**solved, **broken}, [], [])
+    subs["library"] = ({**solved, **LIBRARY[assignment]}, [KEEP], [])
+    subs["patched"] = ({}, [PATCH], [])
+    subs["reader"] = ({}, [], [READ])
+    subs["hostile"] = (solved, HOSTILE, [])
+    first = next(iter(LIBRARY[assignment]))
+    subs["eq_all"] = ({**solved, first: "return Yes(0.0)"}, [EQ_ALL], [])
+    subs["os_exit"] = ({**solved, first: OS_EXIT}, [], [])
+    if assignment in LOOKUP:
+        subs["lookup"] = ({**solved, **_lookup_answers(assignment)}, [], [])
+    if assignment in NO_TECHNIQUE:
+        subs["no_technique"] = ({**solved, **NO_TECHNIQUE[assignment]}, [], [])
     return subs
 
 
@@ -312,7 +437,7 @@ def graded(tmp_path_factory) -> dict[str, Path]:
     for assignment in NOTEBOOK:
         course = tmp_path_factory.mktemp(assignment) / "course"
         shutil.copytree(SOURCE / assignment, course / "source" / assignment)
-        _config(course, timeout=CELL_TIMEOUT[assignment])
+        _config(course)
         courses[assignment] = course
     _wait(*[_start(c, "generate_assignment", a, "--force") for a, c in courses.items()])
     for assignment, course in courses.items():
@@ -320,13 +445,10 @@ def graded(tmp_path_factory) -> dict[str, Path]:
         release = course / "release" / assignment / name
         solved = _solutions(course / "source" / assignment / name)
         assert set(WRONG[assignment]) == set(solved), "every item needs its wrong submissions"
-        for student, answers in _submissions(assignment, solved).items():
+        for student, (answers, first, last) in _submissions(assignment, solved).items():
             dest = course / "submitted" / student / assignment / name
-            if answers:
-                _fill(release, answers, dest)
-            else:
-                dest.parent.mkdir(parents=True)
-                shutil.copy(release, dest)
+            _fill(release, answers, dest)
+            _add_cells(dest, first, last)
     _wait(*[_start(c, "autograde", a, "--force") for a, c in courses.items()])
     return courses
 
@@ -341,34 +463,90 @@ def test_solved_gets_full_marks_untouched_gets_zero(graded, assignment):
 
 
 @pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
-def test_each_wrong_answer_loses_exactly_its_items_points(graded, assignment):
+def test_each_wrong_answer_loses_points(graded, assignment):
     course = graded[assignment]
     points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
     for k in range(3):
         got = _scores(course, assignment, f"wrong{k}")
-        for gid, variants in WRONG[assignment].items():
-            expected = variants[k][1]
-            assert got[f"test_{gid}"] == pytest.approx(expected, abs=1e-3), (k, gid, got)
-            assert expected < points[f"test_{gid}"]                # every mistake costs points
+        for gid in WRONG[assignment]:
+            assert got[f"test_{gid}"] < points[f"test_{gid}"], (k, gid, got)
+
+
+def _autograded_text(course: Path, assignment: str, student: str, tests_only: bool = True) -> str:
+    path = course / "autograded" / student / assignment / (NOTEBOOK[assignment] + ".ipynb")
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and (
+        not tests_only or c.metadata.get("nbgrader", {}).get("grade"))]
+    return "".join(o.get("text", "") for c in cells for o in c.get("outputs", []))
+
+
+def _only_lost(got: dict[str, float], points: dict[str, float], lost: set[str]) -> None:
+    assert got == {g: (0.0 if g in lost else p) for g, p in points.items()}, (lost, got)
 
 
 @pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
 def test_hanging_and_exiting_code_lose_only_their_items(graded, assignment):
     course = graded[assignment]
-    name = NOTEBOOK[assignment] + ".ipynb"
-    points = _points(course / "source" / assignment / name)
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
     for kind, broken in BROKEN[assignment].items():
-        got = _scores(course, assignment, kind)
-        lost = {f"test_{gid}" for gid in broken}
-        assert {g: s for g, s in got.items() if g in lost} == dict.fromkeys(lost, 0.0), (kind, got)
-        assert sum(got.values()) == sum(points.values()) - sum(points[g] for g in lost), (kind, got)
+        _only_lost(_scores(course, assignment, kind), points, {f"test_{gid}" for gid in broken})
     # the feedback says what happened instead of showing a bare traceback
     for kind, words in (("hang", "timed out"), ("exit", "SystemExit")):
-        nb = nbformat.read(course / "autograded" / kind / assignment / name, as_version=4)
-        tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-        text = "".join(o.get("text", "") for c in tests for o in c.get("outputs", []))
-        assert words in text and "Traceback" not in text
-        assert all(o.output_type != "error" for c in tests for o in c.get("outputs", []))
+        text = _autograded_text(course, assignment, kind)
+        assert words in text and "Traceback" not in text, text[:2000]
+
+
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
+def test_calling_edulibs_implementation_scores_zero_for_that_item(graded, assignment):
+    course = graded[assignment]
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
+    lost = set(LIBRARY[assignment]) | LIBRARY_LABS.get(assignment, set())
+    _only_lost(_scores(course, assignment, "library"), points, {f"test_{gid}" for gid in lost})
+    assert "edulib's own implementation" in _autograded_text(course, assignment, "library")
+
+
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
+def test_patched_checks_and_the_instructors_files_earn_nothing(graded, assignment):
+    course = graded[assignment]
+    for student in ("patched", "reader"):
+        assert set(_scores(course, assignment, student).values()) == {0.0}, student
+
+
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
+def test_hostile_cells_cost_nothing_and_are_reported(graded, assignment):
+    course = graded[assignment]
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
+    assert _scores(course, assignment, "hostile") == points
+    text = _autograded_text(course, assignment, "hostile", tests_only=False)
+    for words in ("crashed the process", "hung", "PermissionError", "MemoryError"):
+        assert words in text, (words, text[:3000])
+
+
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
+def test_fake_numbers_and_a_dying_function_lose_only_their_item(graded, assignment):
+    course = graded[assignment]
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
+    first = next(iter(LIBRARY[assignment]))
+    lost = {f"test_{gid}" for gid in {first} | DEPENDS.get(assignment, {}).get(first, set())}
+    for student in ("eq_all", "os_exit"):
+        _only_lost(_scores(course, assignment, student), points, lost)
+
+
+@pytest.mark.parametrize("assignment", sorted(LOOKUP))
+def test_answers_copied_for_the_visible_inputs_get_only_the_visible_share(graded, assignment):
+    course = graded[assignment]
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
+    got = _scores(course, assignment, "lookup")
+    for gid in LOOKUP[assignment]:
+        t = f"test_{gid}"
+        assert got[t] == pytest.approx(points[t] / 3, abs=1e-3), got   # 1 visible of 3 cases
+        assert sum(got.values()) == pytest.approx(sum(points.values()) - 2 * points[t] / 3, abs=1e-3)
+
+
+def test_the_lab_needs_the_technique_it_teaches(graded):
+    course = graded["03_adaptive"]
+    points = _points(course / "source" / "03_adaptive" / "05_exercises.ipynb")
+    _only_lost(_scores(course, "03_adaptive", "no_technique"), points, {"test_train_mlp"})
 
 
 def test_a_class_through_the_exchange(tmp_path):
@@ -398,6 +576,7 @@ def test_a_class_through_the_exchange(tmp_path):
 
     _nbgrader(course, "collect", assignment)
     _nbgrader(course, "autograde", assignment)
+    assert set(_scores(course, assignment, "alice").values()) != {0.0}
     _nbgrader(course, "generate_feedback", assignment)
     _nbgrader(course, "release_feedback", assignment)
     expected = {"alice": 11.0, "bob": 11.0 - 1.0 + 0.5 - 3.0}

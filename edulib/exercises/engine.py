@@ -641,8 +641,9 @@ def uses_case(name: str, args: tuple[Any, ...], lab: str) -> Case:
     def judge(value: Any) -> tuple[bool, str, str]:
         if value == "uses it":
             return True, "", ""
-        return False, f"{lab} finished without calling {name}", (
-            f"this lab is about {name}: train with your own {name} from the exercise above")
+        return False, f"{lab} finished without calling {name}", NoCredit(
+            f"this lab is about {name}: train with your own {name} from the exercise above (a "
+            "lab passed without the technique it teaches earns no credit)")
 
     return Case(f"uses your {name}", (name, *args), judge=judge, driver=_drive_without)
 

@@ -292,12 +292,14 @@ def _outcome(event: dict[str, Any]) -> Outcome:
 
 def _run_cases(session: _Session, base: dict[str, Any], cases: list[dict[str, Any]],
                plan: list[tuple[int, str]], timeout: float, cell_timeout: float,
-               cells_seen: dict[int, CellRun]) -> tuple[list[Outcome], list[str], list[str]]:
-    """Run one item's cases in forks, retrying around cells that crash or hang."""
+               cells_seen: dict[int, CellRun], skip: set[int]
+               ) -> tuple[list[Outcome], list[str], list[str]]:
+    """Run one item's cases in forks, retrying around cells that crash or hang (``skip``
+    collects them, so later items skip them at once)."""
     outcomes: list[Outcome | None] = [None] * len(cases)
     forbidden: list[str] = []
-    problems: list[str] = []
-    skip: set[int] = set()
+    problems = [f"cell {i} skipped: it {cells_seen[i].error}" for i in sorted(skip)
+                if i in cells_seen and any(i == j for j, _ in plan)]
     first = 0
     for _ in range(len(plan) + len(cases) + 2):
         req = dict(base, cases=cases, first_case=first, timeout=timeout, cell_timeout=cell_timeout,
@@ -367,7 +369,7 @@ def _anonymised(res: CheckResult, start: int) -> list[CaseResult]:
 
 def _grade_item(session: _Session, item: Item, cells: list[Cell], plan: list[tuple[int, str]],
                 secret: str, cell_timeout: float, cells_seen: dict[int, CellRun],
-                published: dict[str, str]) -> ItemGrade:
+                published: dict[str, str], skip: set[int]) -> ItemGrade:
     seeds = [0] + hidden_seeds(secret, item)
     solution = next((c for c in cells if c.role == "solution" and c.grade_id == item.solution_id),
                     None)
@@ -382,7 +384,7 @@ def _grade_item(session: _Session, item: Item, cells: list[Cell], plan: list[tup
         base["solution_source"] = solution.source if solution else ""
         timeout = 30.0 * len(cases)
     outcomes, forbidden, problems = _run_cases(session, base, cases, plan, timeout, cell_timeout,
-                                               cells_seen)
+                                               cells_seen, skip)
     results: list[CheckResult] = []
     if item.kind == "function":
         at = 0
@@ -444,11 +446,12 @@ def grade_notebook(submission: Any, source: Any, *, secret: str, cell_timeout: f
     prelude = [(c.index, c.source) for c in cells if c.role == "locked"]
     session = _Session(prelude, deny_read, limits or Limits(), startup_timeout)
     seen: dict[int, CellRun] = {}
+    skip: set[int] = set()
     try:
         ok = {i for i, _ in prelude if not session.prelude.get(i)}
         plan = _plan(cells, ok)
-        grades = [_grade_item(session, item, cells, plan, secret, cell_timeout, seen, published)
-                  for item in items]
+        grades = [_grade_item(session, item, cells, plan, secret, cell_timeout, seen, published,
+                              skip) for item in items]
     finally:
         session.close()
     return NotebookGrade(name, grades, [seen[i] for i in sorted(seen)], isolation(),
