@@ -116,7 +116,7 @@ def _gpu_status() -> tuple[bool, str]:
     try:
         import cupy
     except ImportError:
-        return False, "CuPy is not installed (pip install 'edulib[gpu]')"
+        return False, 'CuPy is not installed (from the repository: pip install -e ".[gpu]")'
     try:
         x = cupy.arange(3, dtype=cupy.float32)
         float((x * 2).sum())
@@ -158,7 +158,8 @@ def available_backends() -> dict[str, str]:
 
         out["array_api_strict"] = ""
     except ImportError:
-        out["array_api_strict"] = "array_api_strict is not installed (pip install 'edulib[test]')"
+        out["array_api_strict"] = ('array_api_strict is not installed (from the repository: '
+                                   'pip install -e ".[test]")')
     out["cupy"] = gpu_unavailable_reason()
     return out
 

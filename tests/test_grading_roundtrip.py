@@ -248,7 +248,8 @@ LIBRARY = {
         "adam_step": "p = {'w': theta.copy()}\n"
                      "opt = optim.Adam(p, lr=lr, betas=(beta1, beta2), eps=eps)\n"
                      "opt.state['w'] = {'step': t - 1, 'exp_avg': m.copy(), 'exp_avg_sq': v.copy()}\n"
-                     "opt.step({'w': g})\nreturn p['w'], opt.state['w']['exp_avg'], opt.state['w']['exp_avg_sq']",
+                     "opt.step({'w': g})\n"
+                     "return p['w'], opt.state['w']['exp_avg'], opt.state['w']['exp_avg_sq']",
         "warmup_cosine": "return float(exercises.ch03._warmup_cosine_reference(lr0, warmup, total, "
                          "start_factor)[t])"},
     "04_second_order": {

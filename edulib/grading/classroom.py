@@ -61,11 +61,14 @@ def submissions(course: str | Path, assignment: str) -> list[Submission]:
 
 
 def grade_submission(sub: Submission, secret: str, cell_timeout: float = 30.0,
-                     deny_read: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One submission's trusted grade as plain data (what a worker returns)."""
+                     deny_read: tuple[str, ...] = (), texts: tuple[str, str] | None = None
+                     ) -> dict[str, Any]:
+    """One submission's trusted grade as plain data (what a worker returns). ``texts`` (the
+    submission's and the source's JSON) spare a worker on another machine the files."""
     try:
-        nb = nbformat.read(sub.path, as_version=4)
-        source = nbformat.read(sub.source, as_version=4)
+        sub_text, src_text = texts or (Path(sub.path).read_text(), Path(sub.source).read_text())
+        nb = nbformat.reads(sub_text, as_version=4)
+        source = nbformat.reads(src_text, as_version=4)
         grade = grade_notebook(nb, source, secret=secret, cell_timeout=cell_timeout,
                                deny_read=deny_read, name=sub.notebook)
         return {"ok": True, "grade": grade.to_dict()}
@@ -100,7 +103,8 @@ def grade_class(course: str | Path, assignment: str, *, workers: int | None = No
             results: Iterable[tuple[Submission, dict[str, Any]]] = (
                 (s, grade_submission(s, secret, cell_timeout, deny)) for s in subs)
         else:
-            futures = {executor.submit(grade_submission, s, secret, cell_timeout, deny): s
+            futures = {executor.submit(grade_submission, s, secret, cell_timeout, deny,
+                                       (Path(s.path).read_text(), Path(s.source).read_text())): s
                        for s in subs}
             results = ((futures[f], f.result()) for f in cf.as_completed(futures))
         for sub, res in results:           # results are written here, by one process

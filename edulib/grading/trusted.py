@@ -102,11 +102,16 @@ def _meta(cell: Any) -> dict[str, Any]:
     return dict(cell.get("metadata", {}).get("nbgrader", {}))
 
 
+def _text(cell: Any) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
 def program(submission: Any, source: Any) -> list[Cell]:
     """The code cells of ``submission`` with their roles; locked and test cells carry the
     instructor's text from ``source`` whatever the submission says."""
     by_id = {_meta(c).get("grade_id"): c for c in source.cells if _meta(c).get("grade_id")}
-    demo_text = {c.source.strip() for c in source.cells
+    demo_text = {_text(c).strip() for c in source.cells
                  if c.cell_type == "code" and not _meta(c).get("grade_id")}
     out = []
     for index, cell in enumerate(submission.cells):
@@ -117,15 +122,15 @@ def program(submission: Any, source: Any) -> list[Cell]:
         if src_cell is not None:
             m = _meta(src_cell)
             if m.get("solution"):
-                out.append(Cell(index, "solution", cell.source, gid))
+                out.append(Cell(index, "solution", _text(cell), gid))
             elif m.get("grade"):
-                out.append(Cell(index, "test", src_cell.source, gid))
+                out.append(Cell(index, "test", _text(src_cell), gid))
             else:
-                out.append(Cell(index, "locked", src_cell.source, gid))
-        elif cell.source.strip() in demo_text:
-            out.append(Cell(index, "demo", cell.source))
+                out.append(Cell(index, "locked", _text(src_cell), gid))
+        elif _text(cell).strip() in demo_text:
+            out.append(Cell(index, "demo", _text(cell)))
         else:
-            out.append(Cell(index, "learner", cell.source))
+            out.append(Cell(index, "learner", _text(cell)))
     return out
 
 

@@ -46,7 +46,7 @@ def _to_plain(x: Any, depth: int = 0) -> Any:
     if x is None or t is bool or t is str:
         return x
     if t is int:
-        return x if abs(x) < 2**63 else {"__float__": repr(float(x))}
+        return x if abs(x) < 2**63 else _float(float(x))
     if t is float:
         return _float(x)
     if t is np.ndarray or isinstance(x, np.generic):

@@ -1,0 +1,248 @@
+"""Trusted grading, piece by piece: the wire format, the item table against the notebooks, the
+program a submission becomes, the judge's no-credit rules, and two gradings end to end (the
+slow red team through nbgrader is tests/test_grading_roundtrip.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from edulib import exercises
+from edulib.exercises import SPEC, Recipe, ch02, ch03, ch04
+from edulib.grading import child, classroom, items, trusted, wire
+from edulib.grading.items import ITEMS, hidden_seeds
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "course" / "instructor" / "source"
+NOTEBOOK = {"01_losses": "03_exercises", "02_gradient_descent": "05_exercises",
+            "03_adaptive": "05_exercises", "04_second_order": "05_exercises"}
+
+
+def _source(chapter: str):
+    return nbformat.read(SOURCE / chapter / f"{NOTEBOOK[chapter]}.ipynb", as_version=4)
+
+
+def _meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+# --------------------------------------------------------------------------- the wire
+@pytest.mark.parametrize("value", [
+    np.arange(6, dtype=np.float32).reshape(2, 3), np.array(3.5), np.float64(-0.25), np.int64(7),
+    np.array([True, False]), np.zeros((0, 4)), [1, 2.5, "b", None, True],
+    (np.ones(2), {"W": np.eye(2), "b": np.zeros(2)}), float("nan"), -math.inf, 2**70,
+    Recipe("digits_split", (3,))])
+def test_plain_data_survives_the_wire(value):
+    back = wire.decode(wire.encode(value))
+    assert type(back) is type(value) or isinstance(value, int)
+    if isinstance(value, np.ndarray):
+        assert back.dtype == value.dtype and back.shape == value.shape
+        assert np.array_equal(back, value)
+    elif isinstance(value, float) and math.isnan(value):
+        assert math.isnan(back)
+    elif isinstance(value, tuple):
+        assert np.array_equal(back[0], value[0]) and np.array_equal(back[1]["W"], value[1]["W"])
+    elif not isinstance(value, int) or abs(value) < 2**63:
+        assert back == value
+
+
+class _Sneaky(float):
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("value, kind", [
+    (_Sneaky(1.0), "_Sneaky"), (np.array([1 + 2j]), "complex128"),
+    (np.array([object()]), "object"), ((x for x in [1]), "generator"), ({1: 2}, "non-string")])
+def test_no_learner_object_crosses_the_wire(value, kind):
+    back = wire.decode(wire.encode(value))
+    assert isinstance(back, wire.Unreadable) and kind in back.type_name
+
+
+@pytest.mark.parametrize("text", [
+    '{"__pickle__": "x"}', '{"__ndarray__": "|O", "shape": [1], "data": ""}',
+    '{"__ndarray__": "<f8", "shape": [3], "data": "AAAAAAAA+D8="}', '{"__float__": "1e999"}'])
+def test_the_judge_refuses_anything_else(text):
+    with pytest.raises(ValueError):
+        wire.decode(text)
+
+
+# --------------------------------------------------------------------------- the item table
+def test_every_item_matches_its_notebook_cells():
+    for chapter, chapter_items in ITEMS.items():
+        cells = {_meta(c).get("grade_id"): c for c in _source(chapter).cells if _meta(c)}
+        tests = {g for g, c in cells.items() if _meta(c).get("grade")}
+        assert {it.test_id for it in chapter_items} == tests, chapter
+        for it in chapter_items:
+            assert float(_meta(cells[it.test_id])["points"]) == it.points, it.test_id
+            assert _meta(cells[it.solution_id]).get("solution"), it.solution_id
+            assert it.n_hidden >= 1 or it.hidden_note, it.test_id
+
+
+def test_every_forbidden_function_exists():
+    targets = {t for its in ITEMS.values() for it in its for t in it.forbidden}
+    targets |= set(child._exercise_targets())
+    for target in targets:
+        _, _, fn = child._resolve(target)
+        assert isinstance(fn, types.FunctionType) or callable(fn), target
+    # the child's own helpers are not among the tripwires, the references are
+    assert "edulib.exercises.ch03:_drive_momentum" not in targets
+    assert {"edulib.exercises.ch03:_adam_reference", "edulib.exercises.ch02:_sgd_reference",
+            "edulib.exercises.ch01:check_mse_grad"} <= targets
+
+
+def test_hidden_seeds_come_from_the_secret():
+    item = ITEMS["01_losses"][0]
+    a, b = hidden_seeds("secret-one", item), hidden_seeds("secret-two", item)
+    assert a == hidden_seeds("secret-one", item) and a != b and min(a + b) >= 1000
+    assert hidden_seeds("secret-one", ITEMS["01_losses"][1]) != a   # another item, other seeds
+    with pytest.raises(ValueError, match="EDULIB_CLASS_SECRET"):
+        hidden_seeds("short", item)
+
+
+@pytest.mark.parametrize("chapter, gid, name, expected", [
+    ("02_gradient_descent", "quadratic", "A", lambda: ch02.lr_max_matrix(5)),
+    ("03_adaptive", "valley", "A", lambda: ch03.valley_matrix(3)),
+    ("04_second_order", "sharpness_setup", "X_lin", lambda: ch04.sharpness_problem(4)[2])])
+def test_value_items_see_the_notebooks_own_inputs_first(chapter, gid, name, expected):
+    cell = next(c for c in _source(chapter).cells if _meta(c).get("grade_id") == gid)
+    ns: dict = {}
+    from edulib import hessian, models
+
+    exec("import numpy as np\n" + cell.source.replace("print(", "str("),
+         {"np": np, "models": models, "hessian": hessian}, ns)
+    assert np.array_equal(ns[name], expected())
+
+
+def test_hidden_matrices_differ_and_keep_their_kind():
+    for seed in (1234, 98765):
+        A = ch03.valley_matrix(seed)
+        lam = np.linalg.eigvalsh(A)
+        assert np.allclose(A, A.T) and lam[0] > 0 and not np.allclose(A, ch03.valley_matrix(3))
+        assert np.linalg.eigvalsh(ch02.lr_max_matrix(seed))[0] > 0
+
+
+# --------------------------------------------------------------------------- the program
+def _toy():
+    src = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import numpy as np", metadata={"nbgrader": {
+            "grade_id": "setup", "locked": True, "solution": False, "grade": False}}),
+        nbformat.v4.new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION",
+                                  metadata={"nbgrader": {"grade_id": "f", "solution": True,
+                                                         "grade": False}}),
+        nbformat.v4.new_code_cell("helper = 3\nplot_it = 1", metadata={}),
+        nbformat.v4.new_code_cell("unused = f(2)", metadata={}),
+        nbformat.v4.new_code_cell("check(f)", metadata={"nbgrader": {
+            "grade_id": "test_f", "grade": True, "solution": False, "points": 1}})])
+    sub = nbformat.from_dict(json.loads(nbformat.writes(src)))
+    sub.cells[0].source = "import os; os._exit(0)"            # a changed read-only cell
+    sub.cells[1].source = "def f(x):\n    return x * helper"  # reads a demo cell's name
+    sub.cells[4].source = "print(1.0)"                        # a changed test cell
+    sub.cells.insert(2, nbformat.v4.new_code_cell("mine = 1"))
+    return src, sub
+
+
+def test_a_submission_becomes_the_instructors_cells_plus_the_learners():
+    src, sub = _toy()
+    cells = trusted.program(sub, src)
+    assert [(c.index, c.role) for c in cells] == [(0, "locked"), (1, "solution"), (2, "learner"),
+                                                  (3, "demo"), (4, "demo"), (5, "test")]
+    assert cells[0].source == "import numpy as np" and cells[-1].source == "check(f)"
+    plan = trusted._plan(cells, prelude_ok={0})
+    assert [i for i, _ in plan] == [1, 2, 3]      # the demo defining `helper` runs, not the other
+
+
+def test_the_published_solution_is_recognised_under_new_names():
+    ours = "def f(a, b):\n    '''doc'''\n    # a comment\n    s = a + b\n    return s * 2"
+    theirs = "def g(x,y):\n    total = x+y\n    return total*2\n"
+    assert trusted._normalized(ours) == trusted._normalized(theirs)
+    assert trusted._normalized(ours) != trusted._normalized(theirs.replace("*2", "*3"))
+
+
+# --------------------------------------------------------------------------- the judge's rules
+def test_a_check_judges_outcomes_it_did_not_run():
+    check = exercises.check_mse_grad(SPEC)
+    good = [exercises.Outcome("ok", value=c.expect.want.copy(), dtype="float64") for c in check.cases]
+    assert check.judge(good).score == 1.0
+    bad = [exercises.Outcome("ok", value=-c.expect.want, dtype="float64") for c in check.cases]
+    res = check.judge(bad)
+    assert res.score == 0.0 and 0 < sum(c.passed for c in res.cases) < len(res.cases)
+    with pytest.raises(ValueError, match="one Outcome per case"):
+        check.judge(good[:1])
+
+
+def test_wrong_orders_and_labs_without_their_technique_earn_no_credit():
+    def newest_first(g, pairs, gamma):             # both loops over the list the wrong way
+        q, a = g.copy(), []
+        for s, y, rho in pairs:
+            a.append(rho * (s @ q))
+            q = q - a[-1] * y
+        r = gamma * q
+        for (s, y, rho), ai in zip(reversed(pairs), reversed(a), strict=True):
+            r = r + (ai - rho * (y @ r)) * s
+        return r
+
+    res = exercises.check_two_loop(newest_first, verbose=False)
+    assert res.cases[0].passed and res.score == 0.0 and "wrong order" in res.hints[0]
+    uses = exercises.engine.uses_case("adam_step", (), "train_mlp")
+    ok, _, hint = uses.judge("does not use it")
+    assert not ok and isinstance(hint, exercises.engine.NoCredit)
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def solved_ch01():
+    src = _source("01_losses")
+    return trusted.grade_notebook(src, src, secret="unit-test-secret", cell_timeout=10)
+
+
+def test_the_solved_notebook_gets_full_marks_with_hidden_cases(solved_ch01):
+    g = solved_ch01
+    assert g.score == g.max_score == 11
+    assert all(it.total > 4 and it.passed == it.total for it in g.items if it.answer != "loss_at_init")
+    assert all(it.matches_published for it in g.items)
+    assert "hidden cases: 4 of 4 pass" in g.item("test_mse_grad").feedback
+
+
+def test_library_calls_score_zero_and_a_dying_cell_costs_nothing(tmp_path):
+    src = _source("01_losses")
+    sub = nbformat.from_dict(json.loads(nbformat.writes(src)))
+    for cell in sub.cells:
+        if _meta(cell).get("grade_id") == "mse_grad":
+            cell.source = "from edulib.losses import mse as renamed\ndef mse_grad(a, b):\n" \
+                          "    return renamed.grad(a, b)"
+    sub.cells.insert(1, nbformat.v4.new_code_cell("import os\nos._exit(3)"))
+    g = trusted.grade_notebook(sub, src, secret="unit-test-secret", cell_timeout=10)
+    assert g.item("test_mse_grad").points == 0.0
+    assert g.item("test_mse_grad").forbidden == ["edulib.losses:MSE._grad_sum"]
+    assert g.score == 10.0
+    assert any(c.status == "crashed" and c.index == 1 for c in g.cells)
+
+
+def test_the_class_report(tmp_path, solved_ch01):
+    for student, points in (("ann", None), ("bob", 0.0)):
+        d = solved_ch01.to_dict()
+        if points is not None:
+            d["items"][0].update(points=points, mistakes=["the sign is flipped"])
+        path = tmp_path / "trusted" / "01_losses" / student / "03_exercises.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(d))
+    lines: list[str] = []
+    stats = classroom.report(tmp_path, "01_losses", echo=lines.append)
+    assert stats["test_mse_grad"]["points"] == [1.0, 0.0]
+    assert any("50% the sign is flipped" in line for line in lines)
+    rows = (tmp_path / "trusted" / "01_losses" / "report.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 6
+    assert (tmp_path / "trusted" / "01_losses" / "report.png").stat().st_size > 10_000
+    with pytest.raises(ValueError, match="autograde"):
+        classroom.report(tmp_path, "02_gradient_descent")
+
+
+def test_items_module_lists_every_chapter():
+    assert sorted(items.ITEMS) == sorted(NOTEBOOK)
