@@ -719,10 +719,12 @@ def test_adaptive_lab():
         train.train(model, params, optim.SGD(params, lr=0.01), split, epochs=3, batch_size=64)
         return params
 
-    assert exercises.check_adaptive_lab(baseline_recipe, seeds=(0,), verbose=False).score == 0.0
+    sgd = exercises.check_adaptive_lab(baseline_recipe, seeds=(0,), verbose=False)
+    assert sgd.score == 0.0 and "this lab is about adam_step" in " ".join(sgd.hints)
     wrong = exercises.check_adaptive_lab(
         lambda s: {k: v.T for k, v in train_mlp(s).items()}, seeds=(0,), verbose=False)
-    assert wrong.score == 0.0 and "transpose" in wrong.hints[0]
+    assert not wrong.cases[0].passed and "transpose" in wrong.hints[0]
+    assert [c.passed for c in wrong.cases[1:]] == [True, True]     # it does use adam_step
     assert exercises.check_adaptive_lab(lambda s: None, seeds=(0,), verbose=False).score == 0.0
 
 

@@ -292,10 +292,59 @@ for path in found:
                 pass"""
 # cells that exit, fork, exhaust memory and never end, before the (right) answers
 HOSTILE = ["import os\nos._exit(0)", "import os\nwhile True:\n    os.fork()",
-           "hog = bytearray(10**12)", "import subprocess\nsubprocess.run(['sh', '-c', 'kill -9 -1'])",
+           "hog = bytearray(10**12)",
+           "import os, subprocess\nos.kill(os.getppid(), 9)\nsubprocess.run(['true'])",
            "while True:\n    pass"]
 EQ_ALL = ("class Yes(float):\n    def __eq__(self, other):\n        return True\n"
           "    __array_priority__ = 1e9\n")
+# chapter 01: the library's private helpers and sibling losses, edulib's source read through a
+# folder descriptor, code objects carried from one item's process to the next, the grader's
+# pipes opened through /proc, and forged event lines
+SIBLINGS = {
+    "mse_grad": "return 2.0 * losses.huber.grad(y_hat, y, delta=1e300)",
+    "hinge_grad": "return -y * (losses.hinge.values(s, y) > 0) / s.size",
+    "softmax_cross_entropy": "z = np.asarray(z, dtype=float)\n"
+                             "return np.mean(losses._lse(np, z, 1, z.max(1, keepdims=True))"
+                             " - z[np.arange(len(y)), y])",
+    "softmax_cross_entropy_grad": "z = np.asarray(z, dtype=float)\n"
+                                  "oh = losses._ClassIndexLoss._one_hot(np, y, z.shape[1], z.dtype)\n"
+                                  "return (losses._softmax(np, z, 1, z.max(1, keepdims=True)) - oh)"
+                                  " / z.shape[0]"}
+SMUGGLE = """import marshal, os, sys, types
+from edulib import losses
+try:                                   # edulib's source, read relative to a folder descriptor
+    base = os.open(os.path.dirname(os.path.dirname(losses.__file__)), os.O_RDONLY)
+    src = os.fdopen(os.open('edulib/losses.py', os.O_RDONLY, dir_fd=base)).read()
+    mod = types.ModuleType('edulib._copy'); mod.__package__ = 'edulib'
+    exec(compile(src, '/tmp/copy.py', 'exec'), mod.__dict__)
+    _lib = mod
+except Exception as exc:
+    print('no source:', exc)
+    _lib = losses
+for name, fn in (('hinge', losses.Hinge._grad_sum), ('ce', losses.SoftmaxCrossEntropy._grad_sum)):
+    for where in ('/tmp', os.getcwd(), '..'):      # code objects left for the next item's process
+        try:
+            open(os.path.join(where, name + '.code'), 'wb').write(marshal.dumps(fn.__code__))
+        except Exception as exc:
+            print('not saved:', exc)
+ppid = str(os.getppid())
+for path in ('/proc/' + ppid + '/fd/0', '/proc/' + ppid + '/fd/3', '/proc/' + ppid + '/environ'):
+    try:
+        os.open(path, os.O_RDWR)
+    except Exception as exc:
+        print('no pipe:', exc)
+f = sys._getframe()
+while f is not None and f.f_code.co_name != 'run_item':
+    f = f.f_back
+if f is not None:
+    os.write(f.f_locals['fd'], b'{"event":"case_done","index":"boom"}\n{"event":"exit","done":true}\n')"""
+SMUGGLED = {
+    "mse_grad": "return _lib.mse.grad(y_hat, y)",
+    "hinge_grad": "g = lambda self, xp, pred, target: None\n"
+                  "g.__code__ = marshal.loads(open('/tmp/hinge.code', 'rb').read())\n"
+                  "return g(losses.hinge, np, s, y) / s.size",
+    "softmax_cross_entropy": "return _lib.softmax_cross_entropy(z, y)",
+    "softmax_cross_entropy_grad": "return _lib.softmax_cross_entropy.grad(z, y)"}
 # answers for the notebook's own inputs only (a number copied, a table of visible cases)
 LOOKUP = {
     "02_gradient_descent": {"lr_max": "lr_max = {lr_max}"},
@@ -425,6 +474,9 @@ def _submissions(assignment: str, solved: dict[str, str]
     subs["os_exit"] = ({**solved, first: OS_EXIT}, [], [])
     if assignment in LOOKUP:
         subs["lookup"] = ({**solved, **_lookup_answers(assignment)}, [], [])
+    if assignment == "01_losses":
+        subs["siblings"] = ({**solved, **SIBLINGS}, [], [])
+        subs["smuggler"] = ({**solved, **SMUGGLED}, [SMUGGLE], [])
     if assignment in NO_TECHNIQUE:
         subs["no_technique"] = ({**solved, **NO_TECHNIQUE[assignment]}, [], [])
     return subs
@@ -542,6 +594,17 @@ def test_answers_copied_for_the_visible_inputs_get_only_the_visible_share(graded
         t = f"test_{gid}"
         assert got[t] == pytest.approx(points[t] / 3, abs=1e-3), got   # 1 visible of 3 cases
         assert sum(got.values()) == pytest.approx(sum(points.values()) - 2 * points[t] / 3, abs=1e-3)
+
+
+def test_private_helpers_smuggled_code_and_forged_events_earn_nothing(graded):
+    course = graded["01_losses"]
+    points = _points(course / "source" / "01_losses" / "03_exercises.ipynb")
+    lost = {f"test_{gid}" for gid in SIBLINGS}
+    for student in ("siblings", "smuggler"):
+        _only_lost(_scores(course, "01_losses", student), points, lost)
+    text = _autograded_text(course, "01_losses", "smuggler", tests_only=False)
+    assert "no source: not allowed while grading: open() of a relative path" in text
+    assert text.count("no pipe: not allowed while grading: reading /proc/") == 3
 
 
 def test_the_lab_needs_the_technique_it_teaches(graded):

@@ -246,3 +246,28 @@ def test_the_class_report(tmp_path, solved_ch01):
 
 def test_items_module_lists_every_chapter():
     assert sorted(items.ITEMS) == sorted(NOTEBOOK)
+
+
+def test_without_bubblewrap_the_audit_hook_still_guards_the_course(monkeypatch):
+    from edulib.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "bwrap_works", lambda: False)
+    src = _source("01_losses")
+    sub = nbformat.reads(nbformat.writes(src), as_version=4)
+    for cell in sub.cells:
+        if _meta(cell).get("solution"):
+            cell.source = "raise NotImplementedError()"
+    sub.cells.append(nbformat.v4.new_code_cell(
+        "import glob, json, os\n"
+        f"for path in glob.glob({str(SOURCE)!r} + '/*/*.ipynb'):\n"
+        "    for c in json.load(open(path))['cells']:\n"
+        "        if c['metadata'].get('nbgrader', {}).get('solution'):\n"
+        "            exec(''.join(c['source']))\n"))
+    sub.cells.append(nbformat.v4.new_code_cell("import os\nos.kill(os.getppid(), 9)"))
+    g = trusted.grade_notebook(sub, src, secret="unit-test-secret", cell_timeout=10,
+                               deny_read=[str(ROOT / "course")])
+    assert g.isolation.startswith("PARTLY ISOLATED")
+    assert g.score == 0.0
+    errors = " ".join(c.error for c in g.cells)
+    assert "PermissionError: not allowed while grading: reading" in errors
+    assert "os.kill" in errors

@@ -67,6 +67,7 @@ WRITE_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "o
                 "os.symlink", "os.link", "os.truncate", "os.utime", "shutil.")
 
 EXERCISE_MODULES = ("engine", "ch01", "ch02", "ch03", "ch04")
+MAX_EVENT_BYTES = 64 * 1024 * 1024
 
 
 class ForbiddenCall(Exception):
@@ -167,6 +168,37 @@ def _exercise_targets() -> list[str]:
     return out
 
 
+def _module_targets(module: str, allowed: set[str]) -> list[str]:
+    """``module:*``: every function and method defined in ``module`` (dunders excepted)."""
+    mod = importlib.import_module(module)
+    out = []
+    for name, obj in vars(mod).items():
+        if getattr(obj, "__module__", None) != module:
+            continue
+        if isinstance(obj, type):
+            out += [f"{module}:{name}.{attr}" for attr, v in vars(obj).items()
+                    if isinstance(v, (types.FunctionType, staticmethod, classmethod))
+                    and not (attr.startswith("__") and attr.endswith("__"))]
+        elif isinstance(obj, types.FunctionType) or hasattr(obj, "__wrapped__"):
+            out.append(f"{module}:{name}")
+    return [t for t in out if t not in allowed]
+
+
+def expand(targets: list[str], allowed: list[str] = ()) -> list[str]:
+    """Targets with every ``module:*`` replaced by that module's functions (minus ``allowed``)."""
+    keep = set(allowed)
+    out: list[str] = []
+    for t in targets:
+        if t.endswith(":*"):
+            out += _module_targets(t[:-2], keep)
+        elif t.endswith(".*"):                  # module:Class.* -- every method of a class
+            prefix = t[:-1]
+            out += [u for u in _module_targets(t.split(":")[0], keep) if u.startswith(prefix)]
+        else:
+            out.append(t)
+    return out
+
+
 def install_tripwires(targets: list[str], report_fd: int) -> None:
     """Make every target report ``{"event": "forbidden"}`` on ``report_fd`` and raise."""
 
@@ -200,20 +232,37 @@ def install_tripwires(targets: list[str], report_fd: int) -> None:
 
 
 # ------------------------------------------------------------------ the audit hook
-def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str) -> None:
-    """An audit hook for learner code (see the module docstring); it cannot be removed."""
+def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str,
+                  sandbox_root: str) -> None:
+    """An audit hook for learner code (see the module docstring); it cannot be removed.
+
+    Paths must be absolute (a relative one may hide an ``os.open(..., dir_fd=...)`` whose folder
+    the event does not show); reading is refused under ``deny_read``, edulib's folder, other
+    processes' ``/proc`` entries and the other items' folders under ``sandbox_root``; writing is
+    allowed in ``write_root`` only."""
     deny_read = tuple(os.path.realpath(p) for p in deny_read) + (edulib_dir,)
-    write_root = os.path.realpath(write_root)
+    write_root, sandbox_root = os.path.realpath(write_root), os.path.realpath(sandbox_root)
+    me = str(os.getpid())
 
     def real(path: Any) -> str | None:
         if type(path) is bytes:
             path = path.decode("utf-8", "surrogateescape")
-        if type(path) is not str:
+        if type(path) is not str or not path.startswith("/"):
             return None
         return os.path.realpath(path)
 
     def inside(path: str, root: str) -> bool:
         return path == root or path.startswith(root.rstrip("/") + "/")
+
+    def readable(path: str) -> bool:
+        if any(inside(path, d) for d in deny_read):
+            return False
+        if inside(path, sandbox_root) and not inside(path, write_root):
+            return False
+        parts = path.split("/")
+        if len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit():
+            return parts[2] == me and (len(parts) < 4 or parts[3] not in ("mem", "environ"))
+        return True
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event.startswith(DENIED_EVENTS):
@@ -223,26 +272,36 @@ def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str) 
                 return
             path = real(args[0])
             if path is None:
-                raise PermissionError("not allowed while grading: open() of a non-path object")
-            if any(inside(path, d) for d in deny_read):
+                raise PermissionError("not allowed while grading: open() of a relative path or a "
+                                      "non-path object (use an absolute path)")
+            if not readable(path):
                 raise PermissionError(f"not allowed while grading: reading {path}")
             mode, flags = args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else 0
             writes = (type(mode) is str and any(c in mode for c in "wax+")) or (
                 type(flags) is int and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
             if writes and not inside(path, write_root):
                 raise PermissionError(f"not allowed while grading: writing {path}")
+        elif event in ("os.listdir", "os.scandir"):
+            path = real(args[0]) if args and args[0] is not None else None
+            if path is not None and not readable(path):
+                raise PermissionError(f"not allowed while grading: listing {path}")
         elif event.startswith(WRITE_EVENTS):
             for a in args[:2]:
+                if type(a) not in (str, bytes):
+                    continue
                 path = real(a)
-                if path is not None and not inside(path, write_root):
-                    raise PermissionError(f"not allowed while grading: {event} {path}")
+                if path is None or not inside(path, write_root):
+                    raise PermissionError(f"not allowed while grading: {event} {a!r}")
         elif event == "import":
             if type(args[0]) is str and args[0].split(".")[0] in DENIED_IMPORTS:
                 raise ImportError(f"{args[0]} is not available while grading")
-        elif event == "function.__new__":
+        elif event == "object.__setattr__":
+            if len(args) > 1 and args[1] in ("__code__", "__globals__", "__closure__"):
+                raise PermissionError(f"not allowed while grading: setting {args[1]}")
+        elif event in ("function.__new__", "exec"):
             code = args[0]
             if isinstance(code, types.CodeType) and inside(real(code.co_filename) or "", edulib_dir):
-                raise PermissionError("not allowed while grading: rebuilding an edulib function")
+                raise PermissionError("not allowed while grading: running edulib's code objects")
 
     sys.addaudithook(hook)
 
@@ -277,10 +336,13 @@ def run_item(ns: dict[str, Any], req: dict[str, Any], fd: int, cfg: dict[str, An
         os.dup2(devnull, std)
     os.close(_OUT)                          # only the zygote talks to the grader
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    install_tripwires(req.get("forbidden", []) + _exercise_targets(), fd)
+    install_tripwires(expand(req.get("forbidden", []), req.get("allowed", []))
+                      + _exercise_targets(), fd)
     linecache.clearcache()
-    os.chdir(cfg["workdir"])
-    install_guard(tuple(cfg.get("deny_read", ())), cfg["workdir"], cfg["edulib_dir"])
+    own = os.path.join(cfg["workdir"], f"item-{os.getpid()}")   # nothing shared between items
+    os.mkdir(own, 0o700)
+    os.chdir(own)
+    install_guard(tuple(cfg.get("deny_read", ())), own, cfg["edulib_dir"], cfg["workdir"])
     ns = dict(ns)
     for index, source in req["cells"]:
         emit({"event": "cell", "index": index}, fd)
@@ -335,6 +397,10 @@ def _supervise(pid: int, rfd: int, req: dict[str, Any]) -> None:
         if not chunk:
             break
         buf += chunk
+        if len(buf) > MAX_EVENT_BYTES:            # a flood without line ends: stop the child
+            deadline = 0.0
+            buf = b""
+            continue
         *lines, buf = buf.split(b"\n")
         for line in lines:
             try:
@@ -343,6 +409,7 @@ def _supervise(pid: int, rfd: int, req: dict[str, Any]) -> None:
                 continue                       # not ours: the learner wrote to the pipe
             if not isinstance(event, dict):
                 continue
+            event["child"] = True              # marks what the fork said (it cannot say "exit")
             kind = event.get("event")
             if kind == "cell":
                 phase, deadline = f"cell {event.get('index')}", time.monotonic() + cell_limit

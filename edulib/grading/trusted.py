@@ -246,8 +246,10 @@ class _Session:
                     event = json.loads(line)
                 except ValueError:
                     continue
+                if not isinstance(event, dict):
+                    continue
                 out.append(event)
-                if event.get("event") == until:
+                if event.get("event") == until and not event.get("child"):
                     return out
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -260,7 +262,7 @@ class _Session:
     def request(self, req: dict[str, Any], budget: float) -> list[dict[str, Any]]:
         self._send(req)
         events = self._events(time.monotonic() + budget, until="exit")
-        if not events or events[-1].get("event") != "exit":
+        if not events or events[-1].get("event") != "exit" or events[-1].get("child"):
             raise RuntimeError("the grading child stopped answering")
         return events
 
@@ -284,9 +286,9 @@ def _outcome(event: dict[str, Any]) -> Outcome:
     value = None
     if event.get("value") is not None:
         try:
-            value = wire.decode(event["value"])
-        except ValueError as exc:
-            return Outcome("unreadable", error=f"data ({exc})")
+            value = wire.decode(str(event["value"]))
+        except (ValueError, TypeError, RecursionError) as exc:
+            return Outcome("unreadable", error=f"data ({str(exc)[:100]})")
     if isinstance(value, wire.Unreadable):
         return Outcome("unreadable", error=value.type_name)
     return Outcome(str(event.get("status", "crashed")), value=value,
@@ -313,33 +315,35 @@ def _run_cases(session: _Session, base: dict[str, Any], cases: list[dict[str, An
         events = session.request(req, budget)
         phase, done, killed, current_cell, current_case = "cells", False, False, None, None
         for ev in events:
-            kind = ev.get("event")
-            if kind == "cell":
-                current_cell = ev.get("index")
-            elif kind == "cell_done":
-                current_cell = None
-                i = int(ev.get("index", -1))
-                run = CellRun(i, str(ev.get("status")), str(ev.get("error", "")),
-                              str(ev.get("stdout", "")))
-                if i not in cells_seen or run.status == "ok" != cells_seen[i].status:
-                    cells_seen[i] = run     # a cell is reported as it runs where nothing is off
-            elif kind == "cells_done":
-                phase = "cases"
-            elif kind == "case":
-                current_case = int(ev.get("index", -1))
-            elif kind == "case_done":
-                k = int(ev.get("index", -1))
-                if 0 <= k < len(cases):
-                    outcomes[k] = _outcome(ev)
-                current_case = None
-            elif kind == "forbidden" and phase == "cases":
-                forbidden.append(str(ev.get("name")))
-            elif kind == "killed":
-                killed = True
-            elif kind == "item_done":
-                done = True
-            elif kind == "internal_error":
-                problems.append("internal grading error: " + str(ev.get("error", ""))[-300:])
+            try:                     # the learner can write lines too: anything odd is dropped
+                kind = ev.get("event") if ev.get("child") else "zygote:" + str(ev.get("event"))
+                if kind == "cell":
+                    current_cell = int(ev["index"])
+                elif kind == "cell_done":
+                    current_cell = None
+                    run = CellRun(int(ev["index"]), str(ev.get("status")),
+                                  str(ev.get("error", ""))[:1000], str(ev.get("stdout", ""))[:4000])
+                    if run.index not in cells_seen or run.status == "ok" != cells_seen[run.index].status:
+                        cells_seen[run.index] = run   # reported as it runs where nothing is off
+                elif kind == "cells_done":
+                    phase = "cases"
+                elif kind == "case":
+                    current_case = int(ev["index"])
+                elif kind == "case_done":
+                    k = int(ev["index"])
+                    if 0 <= k < len(cases) and outcomes[k] is None:
+                        outcomes[k] = _outcome(ev)
+                    current_case = None
+                elif kind == "forbidden" and phase == "cases":
+                    forbidden.append(str(ev.get("name"))[:200])
+                elif kind == "zygote:killed":
+                    killed = True
+                elif kind == "item_done":
+                    done = True
+                elif kind == "internal_error":
+                    problems.append("internal grading error: " + str(ev.get("error", ""))[-300:])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
         if done:
             break
         how = "hung (no end within the time limit)" if killed else "crashed the process"
@@ -378,7 +382,8 @@ def _grade_item(session: _Session, item: Item, cells: list[Cell], plan: list[tup
     seeds = [0] + hidden_seeds(secret, item)
     solution = next((c for c in cells if c.role == "solution" and c.grade_id == item.solution_id),
                     None)
-    base = {"answer": item.answer, "kind": item.kind, "forbidden": list(item.forbidden)}
+    base = {"answer": item.answer, "kind": item.kind, "forbidden": list(item.forbidden),
+            "allowed": list(item.allowed)}
     if item.kind == "function":
         checks = [item.check(s) for s in seeds]
         cases = [_encode_case(ch, c) for ch in checks for c in ch.cases]
@@ -449,14 +454,25 @@ def grade_notebook(submission: Any, source: Any, *, secret: str, cell_timeout: f
     items = items_for({c.grade_id for c in cells if c.role == "test"} |
                       {_meta(c).get("grade_id") for c in source.cells if _meta(c).get("grade")})
     prelude = [(c.index, c.source) for c in cells if c.role == "locked"]
-    session = _Session(prelude, deny_read, limits or Limits(), startup_timeout)
+    def start() -> _Session:
+        return _Session(prelude, deny_read, limits or Limits(), startup_timeout)
+
+    session = start()
     seen: dict[int, CellRun] = {}
     skip: set[int] = set()
+    grades = []
     try:
         ok = {i for i, _ in prelude if not session.prelude.get(i)}
         plan = _plan(cells, ok)
-        grades = [_grade_item(session, item, cells, plan, secret, cell_timeout, seen, published,
-                              skip) for item in items]
+        for item in items:
+            try:
+                grades.append(_grade_item(session, item, cells, plan, secret, cell_timeout, seen,
+                                          published, skip))
+            except RuntimeError as exc:     # the child stopped answering: this item only
+                session.close()
+                session = start()
+                grades.append(ItemGrade(item.test_id, item.answer, 0.0, float(item.points),
+                                        f"0 points: {exc}", problems=[str(exc)]))
     finally:
         session.close()
     return NotebookGrade(name, grades, [seen[i] for i in sorted(seen)], isolation(),
