@@ -3,8 +3,9 @@
 Started by :mod:`edulib.grading.trusted` as ``python -I -m edulib.grading.child`` (inside
 bubblewrap where available), it speaks JSON lines: stdin brings requests, stdout carries events.
 
-1. The first line names the instructor's locked cells (setup, data). This process -- the
-   *zygote* -- imports the libraries once and runs those cells; no learner code runs here.
+1. The process (the *base*) imports the libraries once and serves notebook after notebook:
+   each first line names a notebook's locked cells (setup, data), for which the base forks the
+   notebook's *zygote*, which runs those cells; no learner code runs in either.
 2. Every further line asks for one graded item. The zygote forks a child for it, which
 
    * replaces the code of the library functions the item must not call (and of every
@@ -34,6 +35,7 @@ import linecache
 import os
 import pkgutil
 import select
+import shutil
 import signal
 import sys
 import time
@@ -342,7 +344,7 @@ def run_item(ns: dict[str, Any], req: dict[str, Any], fd: int, cfg: dict[str, An
     own = os.path.join(cfg["workdir"], f"item-{os.getpid()}")   # nothing shared between items
     os.mkdir(own, 0o700)
     os.chdir(own)
-    install_guard(tuple(cfg.get("deny_read", ())), own, cfg["edulib_dir"], cfg["workdir"])
+    install_guard(tuple(cfg.get("deny_read", ())), own, cfg["edulib_dir"], cfg["root"])
     ns = dict(ns)
     for index, source in req["cells"]:
         emit({"event": "cell", "index": index}, fd)
@@ -444,15 +446,23 @@ def _preload() -> str:
     return os.path.dirname(os.path.realpath(edulib.__file__))
 
 
-def main() -> int:
-    global _OUT
-    _OUT = os.dup(1)                        # events go here; fd 1 goes to /dev/null
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    sys.stdout = sys.stderr = io.StringIO()
-    cfg = json.loads(sys.stdin.buffer.readline())
-    cfg["edulib_dir"] = _preload()
+def _readline() -> bytes:
+    """One line from stdin without reading ahead (a forked zygote and the base share the pipe)."""
+    out = bytearray()
+    while True:
+        ch = os.read(0, 1)
+        if not ch or ch == b"\n":
+            return bytes(out)
+        out += ch
+
+
+def serve_notebook(cfg: dict[str, Any]) -> None:
+    """A notebook's zygote (a fork of the base): the instructor's locked cells, then one fork per
+    item request, until the request ``{"end": true}``."""
+    own = os.path.join(cfg["root"], f"notebook-{os.getpid()}")
+    os.mkdir(own, 0o700)
+    os.chdir(own)
+    cfg = dict(cfg, workdir=own)
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     prelude = {}
     for index, source in cfg["prelude"]:
@@ -460,10 +470,13 @@ def main() -> int:
         prelude[str(index)] = error if status == "error" else ""
     emit({"event": "ready", "prelude": prelude})
     while True:
-        line = sys.stdin.buffer.readline()
+        line = _readline()
         if not line:
-            return 0
+            return
         req = json.loads(line)
+        if req.get("end"):
+            emit({"event": "ended"})
+            return
         rfd, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:                        # pragma: no cover - runs in the child
@@ -478,6 +491,31 @@ def main() -> int:
                 os._exit(0)
         os.close(wfd)
         _supervise(pid, rfd, req)
+
+
+def main() -> int:
+    """The base process: imports once, then forks a zygote per notebook (one at a time)."""
+    global _OUT
+    _OUT = os.dup(1)                        # events go here; fd 1 goes to /dev/null
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    sys.stdout = sys.stderr = io.StringIO()
+    edulib_dir = _preload()
+    emit({"event": "base_ready"})
+    while True:
+        line = _readline()
+        if not line:
+            return 0
+        cfg = dict(json.loads(line), edulib_dir=edulib_dir)
+        pid = os.fork()
+        if pid == 0:                        # pragma: no cover - runs in the notebook's zygote
+            try:
+                serve_notebook(cfg)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        shutil.rmtree(os.path.join(cfg["root"], f"notebook-{pid}"), ignore_errors=True)
 
 
 if __name__ == "__main__":
