@@ -337,7 +337,8 @@ f = sys._getframe()
 while f is not None and f.f_code.co_name != 'run_item':
     f = f.f_back
 if f is not None:
-    os.write(f.f_locals['fd'], b'{"event":"case_done","index":"boom"}\n{"event":"exit","done":true}\n')"""
+    os.write(f.f_locals['fd'], b'{"event":"case_done","index":"boom"}\\n'
+                               b'{"event":"exit","done":true}\\n')"""
 SMUGGLED = {
     "mse_grad": "return _lib.mse.grad(y_hat, y)",
     "hinge_grad": "g = lambda self, xp, pred, target: None\n"
