@@ -74,7 +74,7 @@ import textwrap
 import time
 from pathlib import Path
 
-import nbformat
+from edulib.grading.release import fill, solutions
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTOR = ROOT / "course" / "instructor"
@@ -93,37 +93,6 @@ CLASS = (300, 4, 16)     # the projection: students, chapters, cores
 
 
 # --------------------------------------------------------------------------- the submissions
-# _solutions and _fill: copied from tests/test_grading_roundtrip.py
-def _solutions(source: Path) -> dict[str, str]:
-    """grade_id -> the code between the solution markers of the instructor source (dedented)."""
-    out = {}
-    for cell in nbformat.read(source, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            m = re.search(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION", cell.source,
-                          flags=re.M | re.S)
-            out[meta["grade_id"]] = textwrap.dedent(m.group(1)).rstrip("\n")
-    return out
-
-
-def _fill(release: Path, answers: dict[str, str], dest: Path, first: list[str] = ()) -> None:
-    """The released notebook with each stub replaced by ``answers[grade_id]`` (indented), and
-    the cells ``first`` added at the top."""
-    nb = nbformat.read(release, as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            m = re.search(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)",
-                          cell.source, flags=re.M)
-            if not m:
-                raise RuntimeError(f"no stub in cell {gid}")
-            body = textwrap.indent(answers[gid], m.group(1))
-            cell.source = cell.source[:m.start()] + body + cell.source[m.end():]
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in first] + nb.cells
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dest)
-
-
 def _env() -> dict[str, str]:
     bindir = os.path.dirname(sys.executable)       # nbgrader runs alembic from the same venv
     return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
@@ -168,14 +137,14 @@ def build(tmp: Path, n: int, timeout: float) -> tuple[Path, Path, dict[str, str]
             raise RuntimeError(f"nbgrader generate_assignment failed in {c}:\n{out}")
     name = f"{NOTEBOOK}.ipynb"
     release = base / "release" / ASSIGNMENT / name
-    solved = _solutions(base / "source" / ASSIGNMENT / name)
+    solved = solutions(base / "source" / ASSIGNMENT / name)
     kinds = {}
     for i in range(n):
         kind = KINDS[i % len(KINDS)]
         student = f"s{i:03d}_{kind}"
         kinds[student] = kind
         answers = {**solved, **WRONG} if kind == "wrong" else solved
-        _fill(release, answers, base / "submitted" / student / ASSIGNMENT / name,
+        fill(release, answers, base / "submitted" / student / ASSIGNMENT / name,
               [FIRST_CELL[kind]] if kind in FIRST_CELL else [])
     shutil.copytree(base / "submitted", stock / "submitted")
     return base, stock, kinds

@@ -20,12 +20,12 @@ Slow (minutes): it runs only with ``EDULIB_GRADING_ROUNDTRIP=1``::
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,8 @@ if os.environ.get("EDULIB_GRADING_ROUNDTRIP") != "1":
 
 import nbformat  # noqa: E402
 from nbgrader.api import Gradebook  # noqa: E402
+
+from edulib.grading.release import fill, solutions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "course" / "instructor" / "source"
@@ -380,13 +382,6 @@ def _lookup_answers(assignment: str) -> dict[str, str]:
             for gid, code in LOOKUP.get(assignment, {}).items()}
 
 
-def _add_cells(path: Path, first: list[str] = (), last: list[str] = ()) -> None:
-    nb = nbformat.read(path, as_version=4)
-    nb.cells = ([nbformat.v4.new_code_cell(c) for c in first] + nb.cells
-                + [nbformat.v4.new_code_cell(c) for c in last])
-    nbformat.write(nb, path)
-
-
 def _start(cwd: Path, *args: str) -> tuple[subprocess.Popen, str]:
     """Start ``nbgrader ARGS`` in ``cwd``; alembic (run by nbgrader) must be on PATH."""
     bindir = os.path.dirname(sys.executable)
@@ -415,33 +410,6 @@ def _config(course: Path, exchange: Path | None = None) -> None:
         # each account keeps its own cache of submissions (normally in its home folder)
         lines.append(f"c.Exchange.cache = {str(course / '.nbgrader_cache')!r}")
     (course / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
-
-
-def _solutions(source: Path) -> dict[str, str]:
-    """grade_id -> the code between the solution markers of the instructor source (dedented)."""
-    out = {}
-    for cell in nbformat.read(source, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            m = re.search(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION", cell.source,
-                          flags=re.M | re.S)
-            out[meta["grade_id"]] = textwrap.dedent(m.group(1)).rstrip("\n")
-    return out
-
-
-def _fill(release: Path, answers: dict[str, str], dest: Path) -> None:
-    """The released notebook with each stub replaced by ``answers[grade_id]`` (indented)."""
-    nb = nbformat.read(release, as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            m = re.search(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)",
-                          cell.source, flags=re.M)
-            assert m, f"no stub in cell {gid}"
-            body = textwrap.indent(answers[gid], m.group(1))
-            cell.source = cell.source[:m.start()] + body + cell.source[m.end():]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dest)
 
 
 def _scores(course: Path, assignment: str, student: str) -> dict[str, float]:
@@ -497,12 +465,11 @@ def graded(tmp_path_factory) -> dict[str, Path]:
     for assignment, course in courses.items():
         name = NOTEBOOK[assignment] + ".ipynb"
         release = course / "release" / assignment / name
-        solved = _solutions(course / "source" / assignment / name)
+        solved = solutions(course / "source" / assignment / name)
         assert set(WRONG[assignment]) == set(solved), "every item needs its wrong submissions"
         for student, (answers, first, last) in _submissions(assignment, solved).items():
             dest = course / "submitted" / student / assignment / name
-            _fill(release, answers, dest)
-            _add_cells(dest, first, last)
+            fill(release, answers, dest, first, last)
     _wait(*[_start(c, "autograde", a, "--force") for a, c in courses.items()])
     return courses
 
@@ -623,7 +590,7 @@ def test_a_class_through_the_exchange(tmp_path):
     _nbgrader(course, "generate_assignment", assignment, "--force")
     _nbgrader(course, "release_assignment", assignment, "--force")
 
-    solved = _solutions(course / "source" / assignment / name)
+    solved = solutions(course / "source" / assignment / name)
     answers = {"alice": solved,
                "bob": {**solved, "mse_grad": WRONG[assignment]["mse_grad"][0][0],
                        "fit_line": WRONG[assignment]["fit_line"][0][0]}}
@@ -635,7 +602,7 @@ def test_a_class_through_the_exchange(tmp_path):
             for student, home in homes.items()])
     for student, home in homes.items():
         fetched = home / assignment / name
-        _fill(fetched, answers[student], fetched)
+        fill(fetched, answers[student], fetched)
     _wait(*[_start(home, "submit", assignment, f"--student={student}")
             for student, home in homes.items()])
 
@@ -653,3 +620,61 @@ def test_a_class_through_the_exchange(tmp_path):
         assert len(html) == 1, html
         page = html[0].read_text()
         assert f"(Score: {score:.1f} / 11.0)" in page, re.findall(r"\(Score: [^)]*\)", page)[:3]
+
+
+def test_the_instructors_guide_for_a_class(tmp_path):
+    """course/INSTRUCTORS.md, "Grading on one machine": generate, submissions, the class command
+    (a process pool, then nbgrader's gradebook), feedback, export and the report."""
+    assignment, name = "01_losses", NOTEBOOK["01_losses"] + ".ipynb"
+    course = tmp_path / "instructor"
+    shutil.copytree(SOURCE / assignment, course / "source" / assignment)
+    _config(course)
+    _nbgrader(course, "generate_assignment", assignment)
+    solved = solutions(course / "source" / assignment / name)
+    answers = {"ann": solved, "ben": {**solved, "mse_grad": "return 2.0 * (y - y_hat) / y_hat.size"},
+               "cat": {}}
+    for student, ans in answers.items():
+        fill(course / "release" / assignment / name, ans, course / "submitted" / student / assignment / name)
+    env = {**os.environ, "EDULIB_CLASS_SECRET": SECRET,
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    out = subprocess.run([sys.executable, "-m", "edulib.grading", "autograde", assignment,
+                          "--workers", "2"], cwd=course, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "100%" in out.stderr and "3/3" in out.stderr          # tqdm's progress bar
+    assert "test_mse_grad" in out.stdout and "the sign is flipped" in out.stdout   # the report
+    totals = {s: sum(_scores(course, assignment, s).values()) for s in answers}
+    assert totals == {"ann": 11.0, "ben": 10.0, "cat": 0.0}
+    _nbgrader(course, "generate_feedback", assignment)
+    _nbgrader(course, "export")
+    assert (course / "feedback" / "ben" / assignment / "03_exercises.html").exists()
+    grades = (course / "grades.csv").read_text()
+    assert grades.count(assignment) == 3
+    for f in ("report.csv", "mistakes.csv", "report.png"):
+        assert (course / "trusted" / assignment / f).exists()
+
+
+def test_a_class_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="pip install -e '.[cluster]'")
+    from edulib.grading.classroom import grade_class
+
+    assignment, name = "01_losses", NOTEBOOK["01_losses"] + ".ipynb"
+    course = tmp_path / "instructor"
+    shutil.copytree(SOURCE / assignment, course / "source" / assignment)
+    src = course / "source" / assignment / name        # the solved notebook, submitted twice
+    for student in ("ann", "ben"):
+        dest = course / "submitted" / student / assignment / name
+        dest.parent.mkdir(parents=True)
+        shutil.copy(src, dest)
+    os.environ["EDULIB_CLASS_SECRET"] = SECRET
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster:
+            subs = grade_class(course, assignment, scheduler=cluster.scheduler_address,
+                               progress=False, run_nbgrader=False)
+    finally:
+        del os.environ["EDULIB_CLASS_SECRET"]
+    assert len(subs) == 2
+    for student in ("ann", "ben"):
+        saved = json.loads((course / "trusted" / assignment / student / "03_exercises.json").read_text())
+        assert sum(i["points"] for i in saved["items"]) == 11.0

@@ -208,32 +208,42 @@ def report(course: str | Path, assignment: str, *, out_dir: str | Path | None = 
 
 
 def _plot(items: dict[str, dict[str, Any]], path: Path, assignment: str, n: int) -> None:
+    """Left: each item's share of full, partial and zero scores. Right: the most common
+    mistakes of the class (up to 8), as the share of submissions making them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.5 * len(items) + 1.8), layout="constrained")
-    names = list(items)
-    fractions = [[sum(p >= s["max"] for p in s["points"]) / len(s["points"]),
-                  sum(0 < p < s["max"] for p in s["points"]) / len(s["points"]),
-                  sum(p == 0 for p in s["points"]) / len(s["points"])] for s in items.values()]
+    names = [t.removeprefix("test_") for t in items]
+    mistakes = sorted(((c / len(s["points"]), f"{t.removeprefix('test_')}: {m[:50]}")
+                       for t, s in items.items() for m, c in s["mistakes"].items()), reverse=True)[:8]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.42 * max(len(items), len(mistakes), 3) + 1.6),
+                             layout="constrained", width_ratios=[1, 1.3])
     left = [0.0] * len(names)
     for k, (label, color) in enumerate((("full marks", "tab:green"), ("partial", "tab:orange"),
                                         ("zero", "tab:red"))):
-        vals = [f[k] for f in fractions]
-        axes[0].barh(names, vals, left=left, color=color, label=label)
+        vals = []
+        for s in items.values():
+            pts, top = s["points"], s["max"]
+            share = (sum(p >= top for p in pts), sum(0 < p < top for p in pts), sum(p == 0 for p in pts))
+            vals.append(share[k] / len(pts))
+        axes[0].barh(names, vals, left=left, color=color, label=label, height=0.6)
         left = [a + b for a, b in zip(left, vals, strict=True)]
     axes[0].invert_yaxis()
-    axes[0].set_xlabel(f"fraction of the {n} submissions")
-    axes[0].legend(frameon=False, loc="lower right", fontsize=8)
-    top = [(f"{t}: {m[:45]}", c / len(s["points"])) for t, s in items.items()
-           for m, c in s["mistakes"].most_common(1)]
-    if top:
-        axes[1].barh([a for a, _ in top], [b for _, b in top], color="tab:purple")
-        axes[1].invert_yaxis()
+    axes[0].set_xlim(0, 1)
+    axes[0].set_xlabel(f"share of the {n} submissions")
+    axes[0].legend(frameon=False, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8)
+    if mistakes:
+        axes[1].barh([m for _, m in mistakes], [v for v, _ in mistakes], color="tab:purple",
+                     height=0.6)
+        axes[1].set_ylim(max(len(mistakes), len(items)) - 0.5, -0.5)   # bars as thick as left
         axes[1].tick_params(axis="y", labelsize=7)
-    axes[1].set_xlabel("fraction of submissions with the item's most common mistake")
-    fig.suptitle(f"{assignment}: scores and mistakes")
+    else:
+        axes[1].text(0.5, 0.5, "no recognised mistakes", ha="center", va="center")
+        axes[1].set_yticks([])
+    axes[1].set_xlim(0, 1)
+    axes[1].set_xlabel("share of submissions with the mistake")
+    fig.suptitle(f"{assignment}: scores and the most common mistakes")
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import copy
 import re
+import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-__all__ = ["CODE_STUB", "TEXT_STUB", "generate", "learner_version", "render", "sources"]
+__all__ = ["CODE_STUB", "TEXT_STUB", "fill", "generate", "learner_version", "render", "solutions",
+           "sources"]
 
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
@@ -131,3 +134,36 @@ def generate(course: Path | str = "course", check: bool = False) -> list[Path]:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 dst.write_text(text, encoding="utf-8")
     return stale
+
+
+def solutions(source: Path | str) -> dict[str, str]:
+    """grade_id -> the code between the solution markers of an nbgrader source (dedented)."""
+    out = {}
+    for cell in nbformat.read(source, as_version=4).cells:
+        meta = _nbgrader(cell)
+        m = re.search(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION", cell.source,
+                      flags=re.M | re.S)
+        if meta.get("solution") and m:
+            out[meta["grade_id"]] = textwrap.dedent(m.group(1)).rstrip("\n")
+    return out
+
+
+def fill(release: Path | str, answers: Mapping[str, str], dest: Path | str,
+         first: Sequence[str] = (), last: Sequence[str] = ()) -> None:
+    """Write to ``dest`` the released notebook with each stub replaced by ``answers[grade_id]``
+    (indented like the stub), code cells ``first`` added at the top and ``last`` at the end: a
+    submission as a learner sends it (model answers, tests, benchmarks)."""
+    nb = nbformat.read(release, as_version=4)
+    for cell in nb.cells:
+        gid = _nbgrader(cell).get("grade_id")
+        if gid in answers:
+            m = re.search(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)",
+                          cell.source, flags=re.M)
+            if not m:
+                raise ValueError(f"answers[{gid!r}]: the cell has no `# YOUR CODE HERE` stub")
+            cell.source = cell.source[:m.start()] + textwrap.indent(answers[gid], m.group(1)) \
+                + cell.source[m.end():]
+    nb.cells = ([nbformat.v4.new_code_cell(c) for c in first] + nb.cells
+                + [nbformat.v4.new_code_cell(c) for c in last])
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)
