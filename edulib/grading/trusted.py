@@ -236,6 +236,9 @@ class _Base:
             self.proc.wait(timeout=10)
         except Exception:  # noqa: BLE001
             pass
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
         shutil.rmtree(self._host_dir, ignore_errors=True)
 
 
