@@ -279,3 +279,17 @@ def test_without_bubblewrap_the_audit_hook_still_guards_the_course(monkeypatch):
     assert "PermissionError: not allowed while grading: reading" in errors
     assert "PermissionError: not allowed while grading: listing" in errors
     assert "os.kill" in errors
+
+
+def test_trusted_grading_needs_no_nbgrader():
+    """Only the nbgrader plugin imports nbgrader: the main suite runs without the grading extra."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('nbgrader', 'tqdm', 'distributed'):\n"
+            "            raise ImportError(name)\nsys.meta_path.insert(0, Block())\n"
+            "from edulib.grading import child, classroom, items, release, session, trusted, wire\n"
+            "import edulib.grading.__main__\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

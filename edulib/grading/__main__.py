@@ -42,7 +42,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     import nbformat
 
-    from .nbgrader_plugin import class_secret
+    from .items import class_secret
     from .trusted import grade_notebook
 
     sub = Path(args.submission)

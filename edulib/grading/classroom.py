@@ -30,8 +30,8 @@ from typing import Any
 
 import nbformat
 
-from .nbgrader_plugin import class_secret, result_path
-from .trusted import NotebookGrade, grade_notebook
+from .items import class_secret
+from .trusted import NotebookGrade, grade_notebook, result_path
 
 __all__ = ["Submission", "grade_class", "grade_submission", "report", "submissions"]
 

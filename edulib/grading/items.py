@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..exercises import SPEC, Check, CheckResult, Recipe, ch01, ch02, ch03, ch04
 
-__all__ = ["ITEMS", "Item", "hidden_seeds", "items_for"]
+__all__ = ["ITEMS", "Item", "class_secret", "hidden_seeds", "items_for"]
 
 #: every numeric module: an item that asks for an implementation from scratch may call none of
 #: them (``module:*`` stands for every function and method the module defines)
@@ -67,6 +68,16 @@ class Item:
     @property
     def solution_id(self) -> str:
         return self.answer_id or self.answer
+
+
+def class_secret(env: str = "EDULIB_CLASS_SECRET") -> str:
+    """The class secret from the environment, or a ValueError saying how to set one."""
+    secret = os.environ.get(env, "")
+    if len(secret) < 8:
+        raise ValueError(f"set the class secret first: export {env}=... (at least 8 characters, "
+                         "e.g. `python -c 'import secrets; print(secrets.token_hex(16))'`); it "
+                         "derives the hidden test cases and must stay out of the repository")
+    return secret
 
 
 def hidden_seeds(secret: str, item: Item) -> list[int]:

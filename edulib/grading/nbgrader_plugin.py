@@ -19,7 +19,6 @@ runs in nbgrader's own process, the instructor's:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +27,10 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors.base import NbGraderPreprocessor
 from traitlets import Float, Unicode
 
-from .trusted import NotebookGrade, grade_notebook, program, program_key
+from .items import class_secret
+from .trusted import NotebookGrade, grade_notebook, program, program_key, result_path
 
 __all__ = ["TrustedGrades", "class_secret", "result_path"]
-
-
-def class_secret(env: str = "EDULIB_CLASS_SECRET") -> str:
-    """The class secret from the environment, or a ValueError saying how to set one."""
-    secret = os.environ.get(env, "")
-    if len(secret) < 8:
-        raise ValueError(f"set the class secret first: export {env}=... (at least 8 characters, "
-                         "e.g. `python -c 'import secrets; print(secrets.token_hex(16))'`); it "
-                         "derives the hidden test cases and must stay out of the repository")
-    return secret
-
-
-def result_path(course: str | Path, assignment: str, student: str, notebook: str) -> Path:
-    return Path(course) / "trusted" / assignment / student / f"{notebook}.json"
 
 
 def _stream(text: str) -> Any:

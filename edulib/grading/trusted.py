@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..exercises import Case, CaseResult, Check, CheckResult, Outcome
@@ -29,7 +30,8 @@ from .items import Item, hidden_seeds, items_for
 from .sandbox import Limits, isolation
 from .session import Session
 
-__all__ = ["CellRun", "ItemGrade", "NotebookGrade", "grade_notebook", "program", "program_key"]
+__all__ = ["CellRun", "ItemGrade", "NotebookGrade", "grade_notebook", "program", "program_key",
+           "result_path"]
 
 VERSION = "1"          # bump when grading changes, so cached results are recomputed
 
@@ -414,3 +416,7 @@ def grade_notebook(submission: Any, source: Any, *, secret: str, cell_timeout: f
         session.close()
     return NotebookGrade(name, grades, [seen[i] for i in sorted(seen)], isolation(),
                          round(time.perf_counter() - t0, 3), program_key(cells, secret))
+
+
+def result_path(course: str | Path, assignment: str, student: str, notebook: str) -> Path:
+    return Path(course) / "trusted" / assignment / student / f"{notebook}.json"
