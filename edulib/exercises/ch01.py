@@ -21,6 +21,7 @@ from .engine import (
     NoCredit,
     _as_numbers,
     _check_number,
+    _check_seeds,
     _common,
     _ref_expect,
     _run,
@@ -252,9 +253,7 @@ def check_robust_line(fn: Callable[[Any, Any], Any], *, seeds: Sequence[int] = (
     ``(slope, intercept)``. On each data set ``seeds`` (seeded, 8 outliers out of 60 points),
     the line's RMSE on the clean points must be at most ``ratio`` times the least-squares
     line's (the baseline :func:`robust_line_baseline`)."""
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
-        raise TypeError(f"seeds must be a non-empty sequence of ints, received {seeds!r}")
-    seeds = [chk.check_int(s, "seeds", low=0) for s in seeds]
+    seeds = _check_seeds(seeds)
     ratio = chk.check_number(ratio, "ratio", low=0.0, high=1.0, low_open=True)
     cases = []
     for s in seeds:

@@ -22,6 +22,7 @@ from .engine import (
     Recipe,
     _as_numbers,
     _check_number,
+    _check_seeds,
     _diagnose,
     _digits_split,
     _eigen_range,
@@ -444,9 +445,7 @@ def check_adaptive_lab(fn: Callable[[Any], Any], *, seeds: Sequence[int] = (0, 1
     noted)."""
     from ..models import MLP
 
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
-        raise TypeError(f"seeds must be a non-empty sequence of ints, received {seeds!r}")
-    seeds = [chk.check_int(s, "seeds", low=0) for s in seeds]
+    seeds = _check_seeds(seeds)
     ratio = chk.check_number(ratio, "ratio", low=0.0, high=1.0, low_open=True)
     model = MLP(64, 32, 10)
     shapes = model.param_shapes

@@ -18,6 +18,7 @@ from .engine import (
     Expect,
     NoCredit,
     _as_numbers,
+    _check_seeds,
     _diagnose,
     _digits_split,
     _run,
@@ -301,9 +302,7 @@ def check_lbfgs_lab(fn: Callable[..., Any], *, seeds: Sequence[int] = (0, 1), rt
     (relative) of :func:`lbfgs_lab_reference`."""
     from ..models import SoftmaxRegression
 
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
-        raise TypeError(f"seeds must be a non-empty sequence of ints, received {seeds!r}")
-    seeds = [chk.check_int(s, "seeds", low=0) for s in seeds]
+    seeds = _check_seeds(seeds)
     rtol = chk.check_number(rtol, "rtol", low=0.0, low_open=True)
     cases = []
     for s in seeds:

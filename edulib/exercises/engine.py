@@ -813,6 +813,13 @@ def _returned(value: Any, n: int, what: str, step: int) -> tuple[np.ndarray, ...
     return tuple(np.array(_portable(v)[0], dtype=np.float64) for v in value)
 
 
+def _check_seeds(seeds: Any) -> list[int]:
+    """A lab's ``seeds``: a non-empty sequence of ints >= 0 (TypeError/ValueError otherwise)."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        raise TypeError(f"seeds must be a non-empty sequence of ints, received {seeds!r}")
+    return [chk.check_int(s, "seeds", low=0) for s in seeds]
+
+
 def _eigen_range(A: Any) -> tuple[float, float]:
     try:
         A = np.asarray(A, dtype=np.float64) if not isinstance(A, (str, bytes)) else A

@@ -52,8 +52,6 @@ CHILD_SAFE = frozenset({
     "engine._call_here", "engine._copy", "engine._mutations", "engine._same", "engine._change",
     "engine._portable", "engine._describe_exception", "engine.materialize", "engine.Recipe.build",
     "engine._digits_split", "engine.recipe", "engine._returned", "engine._drive_without",
-    "engine._Unavailable.__init__", "engine._Unavailable.__call__", "engine.Outcome.__init__",
-    "engine.Outcome.__eq__", "engine.Outcome.__repr__",
     "ch02.test_function", "ch02._quadratic_matrix", "ch02.lr_max_matrix",
     "ch03._drive_momentum", "ch03._drive_adam", "ch03._drive_schedule", "ch03._halved",
     "ch03.valley_matrix", "ch04.sharpness_problem", "ch04.sharpness_matvec",
@@ -224,10 +222,7 @@ def install_tripwires(targets: list[str], report_fd: int) -> None:
         exec(compile(src, func.__code__.co_filename, "exec"), scratch)  # noqa: S102
         code = scratch["_tripwire"].__code__.replace(co_name=func.__code__.co_name)
         if func.__code__.co_freevars:
-            stub = types.FunctionType(code, func.__globals__, func.__name__)
-            setattr(owner, attr, stub)
-            if wrapped is not None:
-                setattr(owner, attr, stub)
+            setattr(owner, attr, types.FunctionType(code, func.__globals__, func.__name__))
         else:
             func.__code__ = code
         func.__defaults__ = func.__kwdefaults__ = None

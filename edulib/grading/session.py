@@ -65,7 +65,7 @@ def _close_bases() -> None:
         base.close()
 
 
-def _events(src: Any, deadline: float, until: str) -> list[dict[str, Any]]:
+def _events(src: _Base, deadline: float, until: str) -> list[dict[str, Any]]:
     """Events read from ``src.proc`` until the grader-level event ``until`` (or the deadline)."""
     fd = src.proc.stdout.fileno()
     out: list[dict[str, Any]] = []
@@ -106,21 +106,13 @@ class Session:
                                "doctor`)")
         self.prelude = {int(k): v for k, v in ready[-1].get("prelude", {}).items()}
 
-    @property
-    def _buf(self) -> bytes:
-        return self.base._buf
-
-    @_buf.setter
-    def _buf(self, value: bytes) -> None:
-        self.base._buf = value
-
     def _send(self, obj: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(obj) + "\n").encode())
         self.proc.stdin.flush()
 
     def _events(self, deadline: float, until: str) -> list[dict[str, Any]]:
-        return _events(self, deadline, until)
+        return _events(self.base, deadline, until)
 
     def request(self, req: dict[str, Any], budget: float) -> list[dict[str, Any]]:
         self._send(req)

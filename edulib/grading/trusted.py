@@ -390,8 +390,7 @@ def grade_notebook(submission: Any, source: Any, *, secret: str, cell_timeout: f
     cells = program(submission, source)
     published = {_meta(c)["grade_id"]: c.source for c in source.cells
                  if _meta(c).get("solution") and _meta(c).get("grade_id")}
-    items = items_for({c.grade_id for c in cells if c.role == "test"} |
-                      {_meta(c).get("grade_id") for c in source.cells if _meta(c).get("grade")})
+    items = items_for({_meta(c).get("grade_id") for c in source.cells if _meta(c).get("grade")})
     prelude = [(c.index, c.source) for c in cells if c.role == "locked"]
     def start() -> Session:
         return Session(prelude, deny_read, limits or Limits(), startup_timeout)
