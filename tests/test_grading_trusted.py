@@ -195,9 +195,14 @@ def test_wrong_orders_and_labs_without_their_technique_earn_no_credit():
 
     res = exercises.check_two_loop(newest_first, verbose=False)
     assert res.cases[0].passed and res.score == 0.0 and "wrong order" in res.hints[0]
-    uses = exercises.engine.uses_case("adam_step", (), "train_mlp")
-    ok, _, hint = uses.judge("does not use it")
+    uses = exercises.engine.uses_case("adam_step", (), "train_mlp",
+                                      lambda v: (v["W"][0] > 0, "", ""))
+    good, bad = {"W": np.ones(2)}, {"W": np.zeros(2)}
+    ok, _, hint = uses.judge({"on": good, "off": good})   # the target met with adam_step off
     assert not ok and isinstance(hint, exercises.engine.NoCredit)
+    assert uses.judge({"on": good, "off": "raised"})[0]   # failing without it: it is used
+    assert uses.judge({"on": good, "off": bad})[0]
+    assert not uses.judge({"on": bad, "off": bad})[0]     # a lab missing its target: no credit
 
 
 # --------------------------------------------------------------------------- end to end

@@ -328,7 +328,7 @@ def check_digits_lab(fn: Callable[[Any], Any], *, seeds: Sequence[int] = (0, 1),
     from ..models import SoftmaxRegression
 
     seeds = _check_seeds(seeds)
-    ratio = chk.check_number(ratio, "ratio", low=0.0, high=1.0, low_open=True)
+    ratio = chk.check_number(ratio, "ratio", low=0.0, high=2.0, low_open=True)
     model = SoftmaxRegression(64, 10)
     cases = []
     for s in seeds:
@@ -348,7 +348,7 @@ def check_digits_lab(fn: Callable[[Any], Any], *, seeds: Sequence[int] = (0, 1),
             except (TypeError, ValueError) as exc:
                 return False, f"params do not fit the model: {exc}", ""
             msg = f"validation accuracy {acc:.3f}, needs >= {need:.3f} (baseline {base:.3f})"
-            if acc >= need:
+            if acc >= need - 1e-9:        # accuracies are multiples of 1/N
                 return True, msg, ""
             return False, msg, ("tune the learning rate first (a sweep over a few powers of "
                                 "10), then the number of epochs")

@@ -441,8 +441,8 @@ def check_adaptive_lab(fn: Callable[[Any], Any], *, seeds: Sequence[int] = (0, 1
     and returns its params. On each split ``seeds`` the validation error must be at most
     ``ratio`` times the baseline's (:func:`adaptive_lab_baseline`, plain SGD for the same 3
     epochs), measured here on the returned params. One more case per name in ``requires``:
-    ``fn`` must call the notebook's own function of that name (it is switched off and the call
-    noted)."""
+    with the notebook's own function of that name switched off (``engine.SWITCHED_OFF``), ``fn``
+    must miss the target: the result depends on it."""
     from ..models import MLP
 
     seeds = _check_seeds(seeds)
@@ -478,7 +478,7 @@ def check_adaptive_lab(fn: Callable[[Any], Any], *, seeds: Sequence[int] = (0, 1
                                 "of 10), then the warm-up length")
 
         cases.append(Case(f"digits split seed={s}", (Recipe("digits_split", (s,)),), judge=judge))
-    cases += [uses_case(name, (Recipe("digits_split", (seeds[0],)),), "train_mlp")
+    cases += [uses_case(name, (Recipe("digits_split", (seeds[0],)),), "train_mlp", cases[0].judge)
               for name in requires]
     return _run("adaptive lab", fn, cases, ["split"], timeout=timeout, verbose=verbose,
                 tested=f"validation error <= {ratio:g} x the baseline's", label="train_mlp")

@@ -602,46 +602,70 @@ class _SpecRequest:
 SPEC = _SpecRequest()
 
 
-class _Unavailable:
-    """Stands in for a function the answer must call; notes the call and raises."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.called = name, False
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.called = True
-        raise RuntimeError(f"{self.name} is switched off for this test")
+def _adam_step_off(theta: Any, m: Any, v: Any, *args: Any, **kwargs: Any) -> Any:
+    return theta, m, v                      # no step
 
 
-def _drive_without(fn: Callable[..., Any], name: str, *args: Any) -> str:
-    """Run ``fn(*args)`` with the global ``name`` of ``fn``'s module switched off: "uses it"
-    when ``fn`` reached it, "does not use it" when ``fn`` finished without it."""
+def _warmup_cosine_off(*args: Any, **kwargs: Any) -> float:
+    return 0.0                              # a learning rate of 0
+
+
+def _two_loop_off(g: Any, *args: Any, **kwargs: Any) -> Any:
+    return 0.0 * g                          # no direction
+
+
+#: a lab's own functions switched off: plain functions with the same names that do nothing useful
+SWITCHED_OFF: dict[str, Callable[..., Any]] = {}
+for _name, _off in (("adam_step", _adam_step_off), ("warmup_cosine", _warmup_cosine_off),
+                    ("two_loop", _two_loop_off)):
+    _off.__name__ = _off.__qualname__ = _name
+    SWITCHED_OFF[_name] = _off
+del _name, _off
+
+
+def _drive_without(fn: Callable[..., Any], name: str, *args: Any) -> dict[str, Any]:
+    """``fn(*args)`` as it is ("on") and with the global ``name`` of ``fn``'s module switched
+    off ("off", :data:`SWITCHED_OFF`): what ``fn`` returns each time, or "raised"."""
     namespace = getattr(fn, "__globals__", None)
-    if not isinstance(namespace, dict):
-        return "cannot tell"
-    stub, missing = _Unavailable(name), object()
-    old = namespace.get(name, missing)
-    namespace[name] = stub
-    try:
-        fn(*args)
-    except BaseException:  # noqa: BLE001 - the stub's error, or any other: only the call counts
-        pass
-    finally:
-        if old is missing:
-            namespace.pop(name, None)
-        else:
-            namespace[name] = old
-    return "uses it" if stub.called else "does not use it"
+    out: dict[str, Any] = {}
+    for mode in ("on", "off"):
+        if mode == "off" and not isinstance(namespace, dict):
+            out[mode] = "cannot tell"
+            break
+        missing = object()
+        old = namespace.get(name, missing) if mode == "off" else missing
+        if mode == "off":
+            namespace[name] = SWITCHED_OFF[name]
+        try:
+            out[mode] = fn(*args)
+        except BaseException:  # noqa: BLE001 - failing without it is what a lab using it does
+            out[mode] = "raised"
+        finally:
+            if mode == "off":
+                if old is missing:
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = old
+    return out
 
 
-def uses_case(name: str, args: tuple[Any, ...], lab: str) -> Case:
-    """A case passing when the learner's function calls their own ``name`` (found through the
-    function's globals, as a notebook defines it): a lab must use the technique it teaches."""
+def uses_case(name: str, args: tuple[Any, ...], lab: str,
+              lab_judge: Callable[[Any], tuple[bool, str, str]]) -> Case:
+    """A case passing when the lab's result depends on the learner's own ``name`` (found through
+    the function's globals, as a notebook defines it): the lab meets its target (``lab_judge``)
+    as it is, and misses it with ``name`` switched off. A lab must use the technique it teaches."""
+
+    def met(value: Any) -> bool:
+        return not isinstance(value, str) and lab_judge(value)[0]
 
     def judge(value: Any) -> tuple[bool, str, str]:
-        if value == "uses it":
+        if not isinstance(value, dict) or set(value) != {"on", "off"}:
+            return False, f"received {type(value).__name__}", ""
+        if not met(value["on"]):
+            return False, f"{lab} misses its target", ""
+        if not met(value["off"]):
             return True, "", ""
-        return False, f"{lab} finished without calling {name}", NoCredit(
+        return False, f"{lab} still reaches its target with your {name} switched off", NoCredit(
             f"this lab is about {name}: train with your own {name} from the exercise above (a "
             "lab passed without the technique it teaches earns no credit)")
 

@@ -159,8 +159,11 @@ ITEMS: dict[str, list[Item]] = {
              forbidden=EVERYTHING),
         Item("test_lr_max", "lr_max", 1, n_hidden=2,
              **_matrix_item(ch02.lr_max_matrix, 5, "A", ch02.check_lr_max)),
+        # on 100 other splits the tuned recipe's error is up to 1.08x the untuned baseline's:
+        # a hidden split asks for at most 1.1x, not the notebook's 0.8x
         Item("test_train_digits", "train_digits", 3,
-             check=lambda seed: ch02.check_digits_lab(SPEC, seeds=_lab_seeds((0,))(seed))),
+             check=lambda seed: ch02.check_digits_lab(SPEC, seeds=_lab_seeds((0,))(seed),
+                                                      ratio=0.8 if seed == 0 else 1.1)),
     ],
     "03_adaptive": [
         Item("test_momentum_step", "momentum_step", 2, check=_fn(ch03.check_momentum_step),

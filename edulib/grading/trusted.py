@@ -16,6 +16,7 @@ skipped on the next try, so it costs only the items that depend on it.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import time
@@ -26,6 +27,7 @@ from typing import Any
 
 from ..exercises import Case, CaseResult, Check, CheckResult, Outcome
 from . import wire
+from .child import _exercise_targets, expand
 from .items import Item, hidden_seeds, items_for
 from .sandbox import Limits, isolation
 from .session import Session
@@ -236,6 +238,13 @@ def _outcome(event: dict[str, Any]) -> Outcome:
                    dtype=str(event.get("dtype", ""))[:20])
 
 
+@functools.lru_cache(maxsize=64)
+def _targets(forbidden: tuple[str, ...], allowed: tuple[str, ...]) -> frozenset[str]:
+    """Every tripwire an item's fork installs (a "forbidden" event naming anything else is the
+    learner's writing, not ours)."""
+    return frozenset(expand(list(forbidden), list(allowed)) + _exercise_targets())
+
+
 def _run_cases(session: Session, base: dict[str, Any], cases: list[dict[str, Any]],
                plan: list[tuple[int, str]], timeout: float, cell_timeout: float,
                cells_seen: dict[int, CellRun], skip: set[int]
@@ -244,6 +253,7 @@ def _run_cases(session: Session, base: dict[str, Any], cases: list[dict[str, Any
     collects them, so later items skip them at once)."""
     outcomes: list[Outcome | None] = [None] * len(cases)
     forbidden: list[str] = []
+    targets = _targets(tuple(base.get("forbidden", ())), tuple(base.get("allowed", ())))
     problems = [f"cell {i} skipped: it {cells_seen[i].error}" for i in sorted(skip)
                 if i in cells_seen and any(i == j for j, _ in plan)]
     first = 0
@@ -260,10 +270,10 @@ def _run_cases(session: Session, base: dict[str, Any], cases: list[dict[str, Any
                     current_cell = int(ev["index"])
                 elif kind == "cell_done":
                     current_cell = None
-                    run = CellRun(int(ev["index"]), str(ev.get("status")),
-                                  str(ev.get("error", ""))[:1000], str(ev.get("stdout", ""))[:4000])
-                    if run.index not in cells_seen or run.status == "ok" != cells_seen[run.index].status:
-                        cells_seen[run.index] = run   # reported as it runs where nothing is off
+                    if not cases:            # the feedback run: no case data in the process
+                        i = int(ev["index"])
+                        cells_seen[i] = CellRun(i, str(ev.get("status")), str(ev.get("error", ""))[:1000],
+                                                str(ev.get("stdout", ""))[:4000])
                 elif kind == "cells_done":
                     phase = "cases"
                 elif kind == "case":
@@ -273,14 +283,14 @@ def _run_cases(session: Session, base: dict[str, Any], cases: list[dict[str, Any
                     if 0 <= k < len(cases) and outcomes[k] is None:
                         outcomes[k] = _outcome(ev)
                     current_case = None
-                elif kind == "forbidden" and phase == "cases":
-                    forbidden.append(str(ev.get("name"))[:200])
+                elif kind == "forbidden" and phase == "cases" and ev.get("name") in targets:
+                    forbidden.append(str(ev["name"]))
                 elif kind == "zygote:killed":
                     killed = True
                 elif kind == "item_done":
                     done = True
                 elif kind == "internal_error":
-                    problems.append("internal grading error: " + str(ev.get("error", ""))[-300:])
+                    problems.append("internal grading error")
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
         if done:
@@ -307,12 +317,23 @@ def _run_cases(session: Session, base: dict[str, Any], cases: list[dict[str, Any
 
 
 # --------------------------------------------------------------------------- judging
+_HIDDEN_MESSAGES = (("raised", "raised an exception"), ("timed out", "timed out"),
+                    ("changed its input", "changed its input in place"),
+                    ("the function crashed", "crashed the process"),
+                    ("not run", "not run: the time limit was used up"))
+
+
 def _anonymised(res: CheckResult, start: int) -> list[CaseResult]:
-    """Hidden cases with their inputs and expected values left out of the feedback."""
-    return [CaseResult(f"hidden case {start + j}", c.passed,
-                       "" if c.passed else "wrong answer" if c.message.startswith("expected")
-                       else c.message.split(" at index")[0][:200], c.hint, c.no_credit)
-            for j, c in enumerate(res.cases, start=0)]
+    """Hidden cases in the feedback: pass/fail, a fixed word on what went wrong and the judge's
+    hint; never their inputs, expected values or anything the learner's code wrote."""
+    def message(c: CaseResult) -> str:
+        if c.passed:
+            return ""
+        return next((m for prefix, m in _HIDDEN_MESSAGES if c.message.startswith(prefix)),
+                    "wrong answer")
+
+    return [CaseResult(f"hidden case {start + j}", c.passed, message(c), c.hint, c.no_credit)
+            for j, c in enumerate(res.cases)]
 
 
 def _grade_item(session: Session, item: Item, cells: list[Cell], plan: list[tuple[int, str]],
@@ -402,6 +423,9 @@ def grade_notebook(submission: Any, source: Any, *, secret: str, cell_timeout: f
     try:
         ok = {i for i, _ in prelude if not session.prelude.get(i)}
         plan = _plan(cells, ok)
+        # what the cells print, for the feedback, from a run that holds no case data
+        _run_cases(session, {"answer": "", "kind": "cells"}, [], plan, 0.0, cell_timeout, seen,
+                   skip)
         for item in items:
             try:
                 grades.append(_grade_item(session, item, cells, plan, secret, cell_timeout, seen,
