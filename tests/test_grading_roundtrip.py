@@ -355,6 +355,21 @@ LOOKUP = {
     "04_second_order": {"lr_sharp": "lr_sharp = {lr_sharp}"},
 }
 # the chapter 03 lab without the technique it teaches: plain SGD at a tuned rate
+# a cell that walks up to the grader's frame and prints the item's cases (hidden inputs), to
+# read them in the feedback and hard-code answers in a resubmission
+LEAK = """import sys
+f = sys._getframe()
+while f is not None and f.f_code.co_name != 'run_item':
+    f = f.f_back
+if f is not None:
+    print('LEAK:', f.f_locals['req'].get('cases'))"""
+# the lab calls the learner's functions once, for show, then trains with plain SGD
+DUMMY_CALL = {"03_adaptive": {"train_mlp": (
+    "try:\n    adam_step(np.zeros(2), np.zeros(2), np.zeros(2), np.ones(2), 1, 0.1)\n"
+    "    warmup_cosine(0, 0.1, 1, 2)\nexcept Exception:\n    pass\n"
+    "from edulib import train\nmodel = models.MLP(64, 32, 10)\nparams = model.init_params(seed=0)\n"
+    "train.train(model, params, optim.SGD(params, lr=0.3), split, epochs=epochs, batch_size=64)\n"
+    "return params")}}
 NO_TECHNIQUE = {"03_adaptive": {"train_mlp": (
     "from edulib import train\nmodel = models.MLP(64, 32, 10)\nparams = model.init_params(seed=0)\n"
     "train.train(model, params, optim.SGD(params, lr=0.3), split, epochs=epochs, batch_size=64)\n"
@@ -448,6 +463,8 @@ def _submissions(assignment: str, solved: dict[str, str]
         subs["smuggler"] = ({**solved, **SMUGGLED}, [SMUGGLE], [])
     if assignment in NO_TECHNIQUE:
         subs["no_technique"] = ({**solved, **NO_TECHNIQUE[assignment]}, [], [])
+        subs["dummy_call"] = ({**solved, **DUMMY_CALL[assignment]}, [], [])
+    subs["leak"] = (solved, [LEAK], [])
     return subs
 
 
@@ -578,7 +595,17 @@ def test_private_helpers_smuggled_code_and_forged_events_earn_nothing(graded):
 def test_the_lab_needs_the_technique_it_teaches(graded):
     course = graded["03_adaptive"]
     points = _points(course / "source" / "03_adaptive" / "05_exercises.ipynb")
-    _only_lost(_scores(course, "03_adaptive", "no_technique"), points, {"test_train_mlp"})
+    for student in ("no_technique", "dummy_call"):
+        _only_lost(_scores(course, "03_adaptive", student), points, {"test_train_mlp"})
+
+
+@pytest.mark.parametrize("assignment", sorted(NOTEBOOK))
+def test_the_feedback_never_shows_hidden_inputs(graded, assignment):
+    course = graded[assignment]
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
+    assert _scores(course, assignment, "leak") == points
+    text = _autograded_text(course, assignment, "leak", tests_only=False)
+    assert "LEAK: []" in text and "__ndarray__" not in text and "__recipe__" not in text
 
 
 def test_a_class_through_the_exchange(tmp_path):
