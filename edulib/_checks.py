@@ -10,6 +10,8 @@ import math
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from .backend import array_namespace
 
 
@@ -146,3 +148,16 @@ def check_number(value: Any, name: str, *, low: float | None = None, high: float
     if not ok:
         raise ValueError(f"{name} must be in {interval}, received {value!r}")
     return v
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a bool, else a TypeError naming it.
+
+    A string such as ``"no"`` is truthy in Python; taking it as ``True`` would silently do the
+    opposite of what was asked, so only booleans (Python or NumPy) and the ints 0 and 1 pass.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, received {type(value).__name__} {value!r}")
