@@ -6,6 +6,7 @@ history -> plot/widget. Plotting and widget modules are imported on demand
 """
 
 from . import (
+    averaging,
     backend,
     data,
     diagnose,
@@ -26,6 +27,7 @@ from .backend import array_namespace, rng, to_numpy
 __version__ = "0.1.0"
 __all__ = [
     "array_namespace",
+    "averaging",
     "backend",
     "data",
     "diagnose",

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
+import types
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -39,11 +41,15 @@ from . import _checks as chk
 from .optim import Optimizer
 
 __all__ = [
+    "SWALR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
     "ExponentialLR",
     "LRScheduler",
+    "LambdaLR",
     "LinearLR",
     "MultiStepLR",
+    "OneCycleLR",
     "ReduceLROnPlateau",
     "SequentialLR",
     "StepLR",
@@ -568,3 +574,366 @@ def lr_trace(scheduler: LRScheduler, steps: int, metrics: Sequence[float] | None
             scheduler.step()
         out.append(scheduler.get_last_lr()[0])
     return out
+
+
+# ---------------------------------------------------------------------- LambdaLR, OneCycleLR, SGDR, SWALR
+# These schedules take PyTorch's ``last_epoch`` argument and accept ``step(epoch)``.
+
+
+def _check_count(value: Any, name: str, low: int) -> int:
+    """An int >= ``low``; a float such as ``10.0`` is a ValueError, as in PyTorch."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be an int >= {low}, received {type(value).__name__} {value!r}")
+    if not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, received {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _check_epoch(epoch: Any) -> int | float:
+    """The ``epoch`` of ``step(epoch)``: a finite number >= 0 (an int stays an int)."""
+    chk.check_number(epoch, "epoch", low=0.0)
+    return int(epoch) if isinstance(epoch, numbers.Integral) else float(epoch)
+
+
+def _one_per_group(value: Any, name: str) -> Any:
+    """PyTorch's per-group argument: one value, or a list/tuple with one value per parameter group
+    (an edulib optimizer is a single group, so such a list holds exactly one value)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ValueError(f"{name} must be one value or a list with one value per parameter group "
+                             f"(an edulib optimizer has 1), received a list of {len(value)}")
+        return value[0]
+    return value
+
+
+class _Resumable(LRScheduler):
+    r""":class:`LRScheduler` with PyTorch's ``last_epoch`` argument and ``step(epoch)``.
+
+    ``last_epoch=-1`` starts the schedule (construction performs :math:`t = 0`);
+    ``last_epoch=k >= 0`` resumes one: :math:`\eta_0` is read from ``optimizer.initial_lr``
+    (left there by the schedule being resumed) and construction performs :math:`t = k + 1`.
+    """
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        last_epoch = chk.check_int(last_epoch, "last_epoch", low=-1)
+        if last_epoch == -1:
+            super().__init__(optimizer)
+            return
+        _check_optimizer(optimizer, type(self).__name__)
+        if getattr(optimizer, "initial_lr", None) is None:
+            raise ValueError(f"last_epoch={last_epoch} resumes a schedule, which needs "
+                             "optimizer.initial_lr (set by a schedule built with last_epoch=-1), "
+                             "received an optimizer without it")
+        self.optimizer = optimizer
+        self.base_lr = float(optimizer.initial_lr)
+        self.last_epoch = last_epoch
+        self._is_initial = False
+        self._initial_step()
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance :math:`t` by one; ``step(epoch)`` sets :math:`t` = ``epoch`` instead."""
+        if epoch is None:
+            super().step()
+            return
+        epoch = _check_epoch(epoch)
+        self._step_count += 1
+        self._update_lr(epoch)
+
+
+class LambdaLR(_Resumable):
+    r"""The base learning rate times a factor computed by a function (torch's ``LambdaLR``).
+
+    .. math:: \eta_t = \eta_0\,\lambda(t)
+
+    ``lr_lambda`` is the function :math:`t \mapsto \lambda(t)`, or a list with one function per
+    parameter group (an edulib optimizer is one group: a list of one). Not chainable: every
+    step recomputes :math:`\eta_t` from :math:`\eta_0`. Inverse-time decay,
+    :math:`\eta_t = \eta_0 / (1 + k\,t)`, is a LambdaLR::
+
+        k = 0.1
+        sched = LambdaLR(opt, lambda t: 1.0 / (1.0 + k * t))
+
+    A factor that is not a finite number >= 0 raises (no optimizer takes a negative rate).
+    ``state_dict()`` keeps, as in PyTorch, the attributes of a callable object but not a plain
+    function or lambda (``None`` in its place): rebuild the schedule with the same function,
+    then load the state.
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Any, last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer, "LambdaLR")
+        fn = _one_per_group(lr_lambda, "lr_lambda")
+        chk.check_callable(fn, "lr_lambda", "a function of the epoch t returning the factor lambda(t)")
+        self.lr_lambdas = [fn]
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> float:
+        factor = self.lr_lambdas[0](self.last_epoch)
+        return self.base_lr * chk.check_number(factor, f"lr_lambda({self.last_epoch})", low=0.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute but the optimizer; ``"lr_lambdas"`` holds each function's ``__dict__``
+        (``None`` for a plain function or lambda)."""
+        sd = {k: copy.deepcopy(v) for k, v in self.__dict__.items()
+              if k not in ("optimizer", "lr_lambdas")}
+        sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType)
+                            else copy.deepcopy(getattr(fn, "__dict__", None)) for fn in self.lr_lambdas]
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, and a callable object's attributes."""
+        if not isinstance(state_dict, dict):
+            super().load_state_dict(state_dict)       # raises, naming what it received
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "lr_lambdas"})
+        for fn, attrs in zip(self.lr_lambdas, state_dict.get("lr_lambdas", []), strict=False):
+            if attrs is not None:
+                fn.__dict__.update(copy.deepcopy(attrs))
+
+
+def _one_cycle_total_steps(total_steps: Any, epochs: Any, steps_per_epoch: Any) -> int:
+    """``total_steps`` if given (the other two are then ignored), else ``epochs * steps_per_epoch``."""
+    if total_steps is not None:
+        return _check_count(total_steps, "total_steps", 1)
+    if epochs is not None and steps_per_epoch is not None:
+        return _check_count(epochs, "epochs", 1) * _check_count(steps_per_epoch, "steps_per_epoch", 1)
+    raise ValueError("OneCycleLR needs total_steps, or both epochs and steps_per_epoch, received "
+                     f"total_steps=None, epochs={epochs!r}, steps_per_epoch={steps_per_epoch!r}")
+
+
+def _check_pct_start(value: Any) -> float:
+    """``pct_start``: a float in [0, 1]; PyTorch refuses an int, even 0 or 1, with a ValueError."""
+    if isinstance(value, numbers.Integral):
+        raise ValueError(f"pct_start must be a float in [0.0, 1.0] (write 0.0 or 1.0 for an end), "
+                         f"received {type(value).__name__} {value!r}")
+    return chk.check_number(value, "pct_start", low=0.0, high=1.0)
+
+
+def _one_cycle_phases(pct_start: float, total_steps: int, three_phase: bool) -> list[tuple]:
+    """PyTorch's phases: (last step, lr from, lr to, momentum from, momentum to), the rates named
+    by the optimizer attributes that hold them."""
+    warm_up = (float(pct_start * total_steps) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum")
+    if not three_phase:
+        return [warm_up, (total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+    return [warm_up,
+            (float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+            (total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+
+
+class OneCycleLR(_Resumable):
+    r"""The 1cycle policy: up to ``max_lr`` and far below (``torch.optim.lr_scheduler.OneCycleLR``).
+
+    With :math:`\eta_{\max}` = ``max_lr``, :math:`d` = ``div_factor`` and :math:`f` =
+    ``final_div_factor``, the rate starts at :math:`\eta_{\max}/d` and ends at :math:`\eta_{\min}
+    = \eta_{\max}/(d f)`. ``step()`` is called after every batch, :math:`T` = ``total_steps``
+    times in all (or ``epochs * steps_per_epoch``). At step :math:`t` inside a phase that runs
+    from step :math:`s` to step :math:`e` and moves the rate from :math:`a` to :math:`b`,
+
+    .. math:: \eta_t = b + \tfrac12 (a - b)\bigl(1 + \cos(\pi p)\bigr) \ \ (\text{'cos'})
+        \quad\text{or}\quad \eta_t = (b - a)\,p + a \ \ (\text{'linear'}),
+        \qquad p = \frac{t - s}{e - s}
+
+    Phases, with :math:`P` = ``pct_start``: :math:`\eta_{\max}/d \to \eta_{\max}` until step
+    :math:`PT - 1`, then :math:`\eta_{\max} \to \eta_{\min}` until :math:`T - 1`. With
+    ``three_phase=True`` (the paper's version): up until :math:`PT - 1`, back to
+    :math:`\eta_{\max}/d` until :math:`2PT - 2`, then down to :math:`\eta_{\min}` until
+    :math:`T - 1`. With ``cycle_momentum`` the momentum (``momentum`` of SGD/RMSprop,
+    :math:`\beta_1` of Adam/AdamW) follows the same phases the other way, between
+    ``max_momentum`` and ``base_momentum``, and stays at ``max_momentum`` in a third phase.
+
+    As in PyTorch: construction overwrites ``opt.initial_lr`` and writes ``opt.max_lr``,
+    ``opt.min_lr`` (and ``opt.max_momentum``, ``opt.base_momentum``), which every step reads;
+    the :math:`T`-th ``step()`` extrapolates the last phase and one more raises a ValueError;
+    a phase of zero length reached by a step (e.g. :math:`PT = 1`) raises a ValueError where
+    PyTorch divides 0 by 0. Not chainable.
+    """
+
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False, last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer, "OneCycleLR")
+        self.total_steps = _one_cycle_total_steps(total_steps, epochs, steps_per_epoch)
+        self.pct_start = _check_pct_start(pct_start)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be 'cos' or 'linear', received {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self.three_phase = chk.check_bool(three_phase, "three_phase")
+        self.cycle_momentum = chk.check_bool(cycle_momentum, "cycle_momentum")
+        self._phases = _one_cycle_phases(self.pct_start, self.total_steps, self.three_phase)
+        peak = chk.check_number(_one_per_group(max_lr, "max_lr"), "max_lr", low=0.0)
+        div = _check_positive(div_factor, "div_factor")
+        final_div = _check_positive(final_div_factor, "final_div_factor")
+        momenta = self._momentum_range(optimizer, max_momentum, base_momentum)
+        last_epoch = chk.check_int(last_epoch, "last_epoch", low=-1)
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            optimizer.initial_lr = peak / div
+            optimizer.max_lr = peak
+            optimizer.min_lr = optimizer.initial_lr / final_div
+            if momenta is not None:
+                optimizer.max_momentum, optimizer.base_momentum = momenta
+                self._set_momentum(momenta[0])
+        else:
+            needed = ["initial_lr", "max_lr", "min_lr"] + ["max_momentum", "base_momentum"] * bool(momenta)
+            missing = [f"optimizer.{k}" for k in needed if getattr(optimizer, k, None) is None]
+            if missing:
+                raise ValueError(f"last_epoch={last_epoch} resumes a OneCycleLR, which needs "
+                                 f"{', '.join(missing)} (written by a OneCycleLR built with "
+                                 "last_epoch=-1), received an optimizer without them")
+        super().__init__(optimizer, last_epoch)
+
+    def _momentum_range(self, optimizer: Optimizer, max_momentum: Any, base_momentum: Any):
+        """(max_momentum, base_momentum) checked, or None without ``cycle_momentum``."""
+        self.use_beta1 = False
+        if not self.cycle_momentum:
+            return None
+        if not {"momentum", "betas"} & set(optimizer.hyperparams):
+            raise ValueError("optimizer must have a momentum (SGD, RMSprop) or betas (Adam, AdamW) "
+                             f"with cycle_momentum=True, received {type(optimizer).__name__} "
+                             "(pass cycle_momentum=False)")
+        self.use_beta1 = "betas" in optimizer.hyperparams
+        high = 1.0 if self.use_beta1 else None              # beta1 must stay below 1
+        return tuple(chk.check_number(_one_per_group(m, name), name, low=0.0, high=high, high_open=True)
+                     for m, name in ((max_momentum, "max_momentum"), (base_momentum, "base_momentum")))
+
+    def _set_momentum(self, momentum: float) -> None:
+        if self.use_beta1:
+            self.optimizer.betas = (momentum, *self.optimizer.betas[1:])
+        else:
+            self.optimizer.momentum = momentum
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self) -> float:
+        t = self.last_epoch
+        if t > self.total_steps:
+            raise ValueError(f"OneCycleLR holds total_steps={self.total_steps} steps after step 0, "
+                             f"received a request for step {t}")
+        start, i = 0.0, 0
+        while t > self._phases[i][0] and i < len(self._phases) - 1:    # find t's phase
+            start = self._phases[i][0]
+            i += 1
+        end, lr_from, lr_to, m_from, m_to = self._phases[i]
+        if end == start:
+            raise ValueError(f"OneCycleLR's phase {i + 1} starts and ends at step {end} (pct_start="
+                             f"{self.pct_start}, total_steps={self.total_steps}, three_phase="
+                             f"{self.three_phase}), so step {t} is 0/0 of the way through it: "
+                             "choose another pct_start")
+        pct = (t - start) / (end - start)
+        opt = self.optimizer
+        if self.cycle_momentum:
+            self._set_momentum(self._anneal(getattr(opt, m_from), getattr(opt, m_to), pct))
+        return self._anneal(getattr(opt, lr_from), getattr(opt, lr_to), pct)
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance by one batch (``step(epoch)``: go to step ``epoch``), at most to ``total_steps``."""
+        t = self.last_epoch + 1 if epoch is None else _check_epoch(epoch)
+        if t > self.total_steps:
+            raise ValueError(f"OneCycleLR holds total_steps={self.total_steps} steps after step 0, "
+                             f"received a request for step {t} (build it with total_steps >= the "
+                             "number of step() calls, e.g. epochs * steps_per_epoch)")
+        super().step(epoch)
+
+
+class CosineAnnealingWarmRestarts(_Resumable):
+    r"""Cosine annealing with warm restarts, SGDR (``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``).
+
+    .. math:: \eta_t = \eta_{\min} + \tfrac12(\eta_0 - \eta_{\min})
+        \bigl(1 + \cos(\pi\,T_{cur} / T_i)\bigr)
+
+    :math:`T_{cur}` counts the epochs since the last restart and :math:`T_i` is the current
+    period: ``T_0`` at first, multiplied by ``T_mult`` at every restart. When :math:`T_{cur}`
+    reaches :math:`T_i` the rate jumps back to :math:`\eta_0`, so restarts happen at
+    :math:`T_0, 2T_0, 3T_0, \dots` (``T_mult=1``) or :math:`T_0, 3T_0, 7T_0, \dots`
+    (``T_mult=2``). ``step()`` advances one epoch; ``step(epoch)`` jumps to any ``epoch >= 0``,
+    fractional ones included (``step(epoch + i / n_batches)`` after batch ``i``), and a later
+    ``step()`` adds one epoch to where that left :math:`T_{cur}`. Not chainable.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer, "CosineAnnealingWarmRestarts")
+        self.T_0 = _check_count(T_0, "T_0", 1)
+        self.T_i = self.T_0
+        self.T_mult = _check_count(T_mult, "T_mult", 1)
+        self.eta_min = chk.check_number(eta_min, "eta_min", low=0.0)
+        self.T_cur = chk.check_int(last_epoch, "last_epoch", low=-1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> float:
+        cos = math.cos(math.pi * self.T_cur / self.T_i)
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + cos) / 2
+
+    def _position(self, epoch: float) -> tuple[float, int]:
+        r"""(:math:`T_{cur}`, :math:`T_i`) at ``epoch``: after :math:`n` restarts,
+        :math:`T_0 (T_{mult}^n - 1) / (T_{mult} - 1)` epochs have passed (:math:`n T_0` if
+        :math:`T_{mult} = 1`)."""
+        if epoch < self.T_0:
+            return epoch, self.T_0
+        if self.T_mult == 1:
+            return epoch % self.T_0, self.T_i
+        n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
+        return epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1), self.T_0 * self.T_mult**n
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or jump to ``epoch`` (a number >= 0, fractional allowed)."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:                      # a restart
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            epoch = _check_epoch(epoch)
+            self.T_cur, self.T_i = self._position(epoch)
+        self.last_epoch = math.floor(epoch)
+        self._step_count += 1
+        lr = self.get_lr()
+        self.optimizer.lr = lr
+        self._last_lr = [lr]
+
+
+class SWALR(_Resumable):
+    r"""Anneal the rate to a constant ``swa_lr`` for weight averaging (``torch.optim.swa_utils.SWALR``).
+
+    Over :math:`A` = ``anneal_epochs`` steps the rate moves from its value :math:`\eta_s` when
+    the annealing starts to :math:`\eta_{swa}` = ``swa_lr``, and then stays there:
+
+    .. math:: \eta_t = \alpha_t\,\eta_{swa} + (1 - \alpha_t)\,\eta_s, \qquad
+        \alpha_t = a\bigl(\min(1, t / \max(1, A))\bigr)
+
+    with :math:`a(x) = (1 - \cos \pi x)/2` (``'cos'``) or :math:`a(x) = x` (``'linear'``);
+    :math:`t` counts ``step()`` calls since construction (``anneal_epochs=0``: :math:`\eta_{swa}`
+    at once). As in PyTorch each step reads the current ``opt.lr``, recovers
+    :math:`\eta_s = (\eta_{t-1} - \alpha_{t-1}\eta_{swa})/(1 - \alpha_{t-1})` and blends again,
+    so SWALR built at the start can take over from another schedule at any epoch.
+    """
+
+    def __init__(self, optimizer: Optimizer, swa_lr: float, anneal_epochs: int = 10,
+                 anneal_strategy: str = "cos", last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer, "SWALR")
+        self.swa_lr = chk.check_number(_one_per_group(swa_lr, "swa_lr"), "swa_lr", low=0.0)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be 'cos' or 'linear', received {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self.anneal_epochs = _check_count(anneal_epochs, "anneal_epochs", 0)
+        super().__init__(optimizer, last_epoch)
+
+    def _alpha(self, x: float) -> float:
+        return (1 - math.cos(math.pi * x)) / 2 if self.anneal_strategy == "cos" else x
+
+    def get_lr(self) -> float:
+        step = self._step_count - 1
+        if self.anneal_epochs == 0:
+            step = max(1, step)
+        span = max(1, self.anneal_epochs)
+        prev_alpha = self._alpha(max(0, min(1, (step - 1) / span)))
+        lr = self.optimizer.lr
+        start = self.swa_lr if prev_alpha == 1 else (lr - prev_alpha * self.swa_lr) / (1 - prev_alpha)
+        alpha = self._alpha(max(0, min(1, step / span)))
+        return self.swa_lr * alpha + start * (1 - alpha)
