@@ -13,9 +13,9 @@ The three methods differ only in the search direction :math:`d_k`; the step is
 :math:`x_{k+1} = x_k + \alpha_k d_k` with a step length :math:`\alpha_k` from a line search.
 
 * :func:`newton`: :math:`d_k = -(H_k + \tau_k I)^{-1} g_k`, with :math:`H_k = \nabla^2 f(x_k)` and
-  the smallest shift :math:`\tau_k \ge 0` (from a short doubling sequence) that makes the
-  Cholesky factorisation succeed, i.e. makes :math:`H_k + \tau_k I` positive definite
-  (Nocedal & Wright, Algorithm 3.3). :math:`\alpha_k` by backtracking (Armijo).
+  the first shift :math:`\tau_k \ge 0` of a doubling sequence that makes the Cholesky
+  factorisation succeed, i.e. makes :math:`H_k + \tau_k I` positive definite
+  (Nocedal & Wright, Algorithm 3.3; :func:`_cholesky_shift`). :math:`\alpha_k` by backtracking (Armijo).
 * :func:`bfgs`: :math:`d_k = -B_k g_k` with :math:`B_k \approx H_k^{-1}` updated from the
   pair :math:`s_k = x_{k+1} - x_k`, :math:`y_k = g_{k+1} - g_k`, :math:`\rho_k = 1/y_k^\top s_k`:
   :math:`B_{k+1} = (I - \rho_k s_k y_k^\top) B_k (I - \rho_k y_k s_k^\top) + \rho_k s_k s_k^\top`.
@@ -24,17 +24,19 @@ The three methods differ only in the search direction :math:`d_k`; the step is
   :math:`\gamma_k = s_{k-1}^\top y_{k-1} / y_{k-1}^\top y_{k-1}`.
 
 BFGS and L-BFGS need :math:`y_k^\top s_k > 0` (positive curvature along the step). The strong
-Wolfe line search guarantees it in exact arithmetic; in floating point a pair can still fail
-the test :math:`y_k^\top s_k > \varepsilon\, y_k^\top y_k` (:math:`\varepsilon` = the dtype's
-machine epsilon, as L-BFGS-B does), and is then skipped and counted in ``n_skipped``.
+Wolfe line search guarantees it in exact arithmetic; in floating point, or when the search
+falls back to a step with sufficient decrease only, a pair can still fail the test
+:math:`y_k^\top s_k > \varepsilon\, y_k^\top y_k` (:math:`\varepsilon` = the dtype's machine
+epsilon, as L-BFGS-B does), and is then skipped and counted in ``n_skipped``.
 
 Stopping (checked after every iteration, like SciPy): ``gtol`` on
 :math:`\lVert g\rVert_\infty`; ``ftol`` on the relative decrease
 :math:`0 \le (f_k - f_{k+1}) / \max(|f_k|, |f_{k+1}|, 1) \le` ``ftol`` (a step that
 increases f, possible only for undamped Newton, is not convergence); ``maxiter`` iterations; ``maxfun``
 function evaluations (checked after each iteration, so a line search may overshoot ``maxfun`` by
-its own trials). A failed line search ends the run with ``success=False`` and a message
-(L-BFGS and BFGS first forget their curvature memory and retry once along :math:`-g`).
+its own trials). A line search that finds no step decreasing f enough ends the run with
+``success=False`` and a message (L-BFGS and BFGS first forget their curvature memory and retry
+once from their starting matrix).
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ class OptimizeResult:
 @dataclass
 class LineSearchResult:
     """A line search's outcome: ``alpha`` (None on failure) and the new point's ``x``, ``f``,
-    ``g``, with the number of evaluations it used and a message when it failed."""
+    ``g``, with the number of evaluations it used, a message when no strong-Wolfe step was
+    found, whether ``fun`` returned non-finite values, and ``wolfe``: False when the step meets
+    the sufficient-decrease condition only (the fallback of :func:`wolfe_line_search`)."""
 
     alpha: float | None
     x: Any
@@ -106,10 +110,7 @@ class LineSearchResult:
     nfev: int
     message: str = ""
     nonfinite: bool = False
-
-
-class _NonFinite(Exception):
-    pass
+    wolfe: bool = True
 
 
 # ------------------------------------------------------------------------------ checks
@@ -220,99 +221,169 @@ def _quadmin(a: float, fa: float, fpa: float, b: float, fb: float) -> float | No
     return xmin if math.isfinite(xmin) else None
 
 
+@dataclass
+class _Trial:
+    """One point on the line: step ``alpha``, ``f`` = φ(α), ``slope`` = φ'(α), and the new x, g."""
+
+    alpha: float
+    f: float
+    slope: float
+    x: Any
+    g: Any
+
+
+class _Line:
+    r""":math:`\varphi(\alpha) = f(x + \alpha d)` and :math:`\varphi'(\alpha) = g(x+\alpha d)^\top d`,
+    one call of ``fun`` per trial; counts the calls and keeps the lowest trial with sufficient
+    decrease (the fallback when no strong-Wolfe step turns up)."""
+
+    def __init__(self, fun: Fun, x: Any, d: Any, f0: float, g0: Any, c1: float) -> None:
+        self.fun, self.x, self.d, self.xp = fun, x, d, array_namespace(x)
+        self.start = _Trial(0.0, f0, _dot(self.xp, g0, d), x, g0)
+        self.c1, self.nfev, self.nonfinite, self.best = c1, 0, False, None
+
+    def __call__(self, alpha: float, *known: _Trial) -> _Trial | None:
+        """The trial at ``alpha``; None (``fun`` not called) when ``x + alpha d`` rounds to x or
+        to the point of a ``known`` trial: there is nothing new to learn at the resolution of x."""
+        xa = self.x + alpha * self.d
+        if any(not bool(self.xp.any(xa != t.x)) for t in (self.start, *known)):
+            return None
+        self.nfev += 1
+        fa, ga = self.fun(xa)
+        fa = float(fa)
+        if not (math.isfinite(fa) and bool(self.xp.all(self.xp.isfinite(ga)))):
+            self.nonfinite = True                  # a non-finite value counts as "too far"
+            return _Trial(alpha, math.inf, math.nan, xa, ga)
+        t = _Trial(alpha, fa, _dot(self.xp, ga, self.d), xa, ga)
+        if self.decreases(t) and t.f < (self.start.f if self.best is None else self.best.f):
+            self.best = t
+        return t
+
+    def decreases(self, t: _Trial) -> bool:
+        """Sufficient decrease (Armijo): φ(α) ≤ φ(0) + c1 α φ'(0)."""
+        return t.f <= self.start.f + self.c1 * t.alpha * self.start.slope
+
+
+def _next_trial(lo: _Trial, hi: _Trial, rec: _Trial | None, stalled: bool) -> float:
+    """The zoom's next step inside the bracket between ``lo.alpha`` and ``hi.alpha``: the
+    minimiser of the cubic through lo, hi and rec (the point dropped last) with lo's slope, else
+    of the parabola through lo and hi with lo's slope, else the midpoint. Anywhere strictly
+    inside the bracket is allowed, however close to an end (a trial 10⁴ times too long is
+    corrected in one step); the midpoint is forced when the bracket is ``stalled``."""
+    a, b = sorted((lo.alpha, hi.alpha))
+    mid = lo.alpha + 0.5 * (hi.alpha - lo.alpha)
+    if stalled or not math.isfinite(hi.f):
+        return mid
+    a_j = None
+    if rec is not None and math.isfinite(rec.f):
+        a_j = _cubicmin(lo.alpha, lo.f, lo.slope, hi.alpha, hi.f, rec.alpha, rec.f)
+    if a_j is None or not a < a_j < b:
+        a_j = _quadmin(lo.alpha, lo.f, lo.slope, hi.alpha, hi.f)
+    return a_j if a_j is not None and a < a_j < b else mid
+
+
+def _zoom(line: _Line, lo: _Trial, hi: _Trial, c2: float,
+          maxiter: int) -> tuple[_Trial | None, str]:
+    """Nocedal & Wright's Algorithm 3.6: ``lo`` meets sufficient decrease with the lowest φ so
+    far and its slope points to ``hi``, so a strong-Wolfe step lies between them; shrink the
+    bracket until a trial meets both conditions. Safeguard (Moré & Thuente): when the bracket
+    is not below 2/3 of its width two trials ago, the next trial is the midpoint."""
+    slope0, rec, widths = line.start.slope, None, [math.inf, math.inf]
+    while line.nfev < maxiter:
+        width = abs(hi.alpha - lo.alpha)
+        a_j = _next_trial(lo, hi, rec, stalled=width >= 0.66 * widths[0])
+        widths = [widths[1], width]
+        t = line(a_j, lo, hi)
+        if t is None:
+            return None, "the bracket shrank below the resolution of x + alpha d"
+        if not line.decreases(t) or t.f >= lo.f:
+            rec, hi = hi, t                                      # t becomes the far end
+        elif abs(t.slope) <= -c2 * slope0:
+            return t, ""
+        else:                                                    # t becomes the low end
+            rec, hi = (hi, lo) if t.slope * (hi.alpha - lo.alpha) >= 0 else (lo, hi)
+            lo = t
+    return None, f"no strong-Wolfe step in {maxiter} trials"
+
+
 def wolfe_line_search(fun: Fun, x: Any, d: Any, f0: float, g0: Any, alpha1: float = 1.0,
-                      c1: float = 1e-4, c2: float = 0.9, maxiter: int = 10,
+                      c1: float = 1e-4, c2: float = 0.9, maxiter: int = 20,
                       amax: float = 1e10) -> LineSearchResult:
     r"""A step length :math:`\alpha` along ``d`` meeting the strong Wolfe conditions
 
     .. math:: f(x + \alpha d) \le f(x) + c_1 \alpha\, g^\top d, \qquad
               |\nabla f(x + \alpha d)^\top d| \le c_2\, |g^\top d|
 
-    (sufficient decrease, then "the slope has flattened enough"). Nocedal & Wright's
-    Algorithms 3.5 and 3.6, as in ``scipy.optimize``'s ``scalar_search_wolfe2``: try
-    ``alpha1``, double it while the function keeps decreasing and the slope stays negative,
-    and once an interval holding acceptable steps is found, *zoom* into it with the minimiser
-    of a cubic (else quadratic, else the midpoint) interpolating the known values. ``fun`` is
-    called once per trial step (it returns value and gradient together). A non-finite value
-    counts as "too far" and makes the search shrink. Returns ``alpha=None`` and a message when
-    no acceptable step is found within ``maxiter`` trials per stage.
+    (sufficient decrease, then "the slope has flattened enough"), for ``0 < c1 < c2 < 1``.
+    Nocedal & Wright's Algorithms 3.5 and 3.6, the structure of ``scipy.optimize``'s
+    ``scalar_search_wolfe2``, with Moré & Thuente's safeguards (SciPy's BFGS and L-BFGS-B run
+    their line search, MINPACK's ``dcsrch``):
+
+    1. try ``alpha1`` (capped at ``amax``) and double it while it is too short (f falls and the
+       slope is still steep);
+    2. once a trial is too long (f rose) or the slope turned positive, a strong-Wolfe step is
+       bracketed: *zoom* into the bracket with the minimiser of a cubic, else a quadratic,
+       interpolating the known values (anywhere inside the bracket, so a first trial 10⁴ times
+       too long is fixed in one step), or the midpoint when the bracket stops shrinking.
+
+    ``fun`` is called once per trial (value and gradient together), at most ``maxiter`` times in
+    all (20, L-BFGS-B's limit). A non-finite value counts as "too far". If no trial meets both
+    conditions, the lowest trial with sufficient decrease is returned with ``wolfe=False``
+    (f still falls; its curvature pair may be unusable); ``alpha=None`` and a message when no
+    trial decreased f enough, or when ``d`` is not a descent direction (:math:`g^\top d \ge 0`).
     """
-    xp = array_namespace(x)
-    derphi0 = _dot(xp, g0, d)
-    if not derphi0 < 0.0:
-        return LineSearchResult(None, x, f0, g0, 0, f"d is not a descent direction "
-                                f"(g^T d = {derphi0:.3g} >= 0)")
+    chk.check_callable(fun, "fun", "a callable fun(x) -> (f, g)")
+    xp = chk.namespace(x=x, d=d, g0=g0)
+    for name, v in (("x", x), ("d", d), ("g0", g0)):
+        chk.check_ndim(v, 1, name, "a flat vector")
+        chk.check_finite(xp, chk.as_float_array(xp, v, name), name)
+    chk.check_same_shape(x, d, "x", "d")
+    chk.check_same_shape(x, g0, "x", "g0")
+    f0 = chk.check_number(f0, "f0")
+    alpha1 = chk.check_number(alpha1, "alpha1", low=0.0, low_open=True)
+    amax = chk.check_number(amax, "amax", low=0.0, low_open=True)
     c1, c2 = _check_wolfe(c1, c2)
-    nfev = 0
-    seen_nonfinite = False
+    maxiter = chk.check_int(maxiter, "maxiter", low=1)
+    return _wolfe_search(fun, x, d, f0, g0, alpha1, c1, c2, maxiter, amax)
 
-    def phi(alpha: float) -> tuple[float, float, Any, Any]:
-        nonlocal nfev, seen_nonfinite
-        nfev += 1
-        xa = x + alpha * d
-        fa, ga = fun(xa)
-        if not (math.isfinite(fa) and bool(xp.all(xp.isfinite(ga)))):
-            seen_nonfinite = True
-            return math.inf, math.nan, xa, ga
-        return fa, _dot(xp, ga, d), xa, ga
 
-    def zoom(a_lo, a_hi, phi_lo, phi_hi, dphi_lo):
-        delta1, delta2 = 0.2, 0.1          # how close to an end an interpolated step may be
-        a_rec, phi_rec = 0.0, f0
-        for i in range(maxiter):
-            dalpha = a_hi - a_lo
-            a, b = (a_hi, a_lo) if dalpha < 0 else (a_lo, a_hi)
-            a_j = None
-            if i > 0 and math.isfinite(phi_hi) and math.isfinite(phi_rec):
-                a_j = _cubicmin(a_lo, phi_lo, dphi_lo, a_hi, phi_hi, a_rec, phi_rec)
-            if a_j is None or not (a + delta1 * abs(dalpha) <= a_j <= b - delta1 * abs(dalpha)):
-                a_j = _quadmin(a_lo, phi_lo, dphi_lo, a_hi, phi_hi) if math.isfinite(
-                    phi_hi) else None
-                if a_j is None or not (a + delta2 * abs(dalpha) <= a_j
-                                       <= b - delta2 * abs(dalpha)):
-                    a_j = a_lo + 0.5 * dalpha
-            if a_j == a_lo or a_j == a_hi:
-                return None, "the bracketing interval shrank below the resolution of alpha"
-            phi_j, dphi_j, x_j, g_j = phi(a_j)
-            if phi_j > f0 + c1 * a_j * derphi0 or phi_j >= phi_lo:
-                a_rec, phi_rec = a_hi, phi_hi
-                a_hi, phi_hi = a_j, phi_j
-            else:
-                if abs(dphi_j) <= -c2 * derphi0:
-                    return (a_j, phi_j, x_j, g_j), ""
-                if dphi_j * (a_hi - a_lo) >= 0:
-                    a_rec, phi_rec = a_hi, phi_hi
-                    a_hi, phi_hi = a_lo, phi_lo
-                else:
-                    a_rec, phi_rec = a_lo, phi_lo
-                a_lo, phi_lo, dphi_lo = a_j, phi_j, dphi_j
-        return None, f"zoom found no strong-Wolfe step in {maxiter} trials"
-
-    a0, phi_a0, dphi_a0 = 0.0, f0, derphi0
-    a1 = min(alpha1, amax)
-    found, message = None, f"no strong-Wolfe step within {maxiter} expansions"
-    for i in range(maxiter):
-        phi_a1, dphi_a1, x1, g1 = phi(a1)
-        if phi_a1 > f0 + c1 * a1 * derphi0 or (i > 0 and phi_a1 >= phi_a0):
-            found, message = zoom(a0, a1, phi_a0, phi_a1, dphi_a0)
+def _wolfe_search(fun: Fun, x: Any, d: Any, f0: float, g0: Any, alpha1: float, c1: float,
+                  c2: float, maxiter: int = 20, amax: float = 1e10) -> LineSearchResult:
+    """:func:`wolfe_line_search` on arguments already checked."""
+    line = _Line(fun, x, d, f0, g0, c1)
+    slope0 = line.start.slope
+    if not slope0 < 0.0:
+        return LineSearchResult(None, x, f0, g0, 0, f"d is not a descent direction "
+                                f"(g^T d = {slope0:.3g} >= 0)")
+    prev, alpha = line.start, min(alpha1, amax)
+    found, message = None, f"no strong-Wolfe step in {maxiter} trials"
+    while line.nfev < maxiter:
+        t = line(alpha, prev)
+        if t is None:
+            message = "the step alpha d is below the resolution of x"
             break
-        if abs(dphi_a1) <= -c2 * derphi0:
-            found = (a1, phi_a1, x1, g1)
+        if not line.decreases(t) or (prev is not line.start and t.f >= prev.f):
+            found, message = _zoom(line, prev, t, c2, maxiter)            # too long
             break
-        if dphi_a1 >= 0:
-            found, message = zoom(a1, a0, phi_a1, phi_a0, dphi_a1)
+        if abs(t.slope) <= -c2 * slope0:
+            found = t
             break
-        if a1 >= amax:
+        if t.slope >= 0:
+            found, message = _zoom(line, t, prev, c2, maxiter)            # past the minimum
+            break
+        if alpha >= amax:
             message = f"no strong-Wolfe step with alpha <= amax = {amax:g}"
             break
-        a0, phi_a0, dphi_a0 = a1, phi_a1, dphi_a1
-        a1 = min(2.0 * a1, amax)
-    if found is None:
-        if seen_nonfinite:
-            message += " (fun returned non-finite values along the search direction)"
-        return LineSearchResult(None, x, f0, g0, nfev, message, seen_nonfinite)
-    alpha, fa, xa, ga = found
-    return LineSearchResult(alpha, xa, fa, ga, nfev)
+        prev, alpha = t, min(2.0 * alpha, amax)                           # too short
+    if line.nonfinite:
+        message += " (fun returned non-finite values along the search direction)"
+    if found is not None:
+        return LineSearchResult(found.alpha, found.x, found.f, found.g, line.nfev)
+    if line.best is not None:                      # fallback: sufficient decrease only
+        b = line.best
+        return LineSearchResult(b.alpha, b.x, b.f, b.g, line.nfev, message, line.nonfinite,
+                                wolfe=False)
+    return LineSearchResult(None, x, f0, g0, line.nfev, message, line.nonfinite)
 
 
 # ------------------------------------------------------------------------------ driver
@@ -389,9 +460,11 @@ class _Run:
         )
 
 
-def _first_step(xp: ModuleType, g: Any) -> float:
-    """Initial trial step along -g when no curvature is known: a move of length 1 at most."""
-    return min(1.0, 1.0 / max(float(xp.linalg.vector_norm(g)), 1e-300))
+def _first_step(xp: ModuleType, d: Any) -> float:
+    r"""Initial trial step along ``d`` when no curvature is known yet: a move of length 1 at most,
+    :math:`\min(1, 1/\lVert d\rVert)` (SciPy's BFGS tries :math:`\min(1, 1.01/\lVert g
+    \rVert)`, L-BFGS-B :math:`1/\lVert d\rVert`); the line search corrects it either way."""
+    return min(1.0, 1.0 / max(float(xp.linalg.vector_norm(d)), 1e-300))
 
 
 # ------------------------------------------------------------------------------ Newton
@@ -405,10 +478,11 @@ def newton(fun: Fun, x0: Any, hess: Callable[[Any], Any], *, gtol: float = 1e-5,
 
     ``hess(x)`` returns the dense Hessian :math:`H_k` (n × n, x's namespace).
 
-    * ``modify=True``: when :math:`H_k` is not positive definite, :math:`\tau_k` grows
-      (:math:`\beta = 10^{-3}\max(1, \max_i |H_{ii}|)`, then doubling) until the Cholesky
-      factorisation of :math:`H_k + \tau_k I` succeeds, so :math:`d_k` is always a descent
-      direction; :math:`\tau_k = 0` whenever :math:`H_k` is positive definite. ``modify=False``
+    * ``modify=True``: when :math:`H_k` is not positive definite, :math:`\tau_k` grows (from
+      :math:`\beta = 10^{-3}\max(1, \max_i |H_{ii}|)`, or from :math:`\beta - \min_i H_{ii}`
+      when a diagonal entry is :math:`\le 0`, then doubling; :func:`_cholesky_shift`) until
+      the Cholesky factorisation of :math:`H_k + \tau_k I` succeeds, so :math:`d_k` is always
+      a descent direction; :math:`\tau_k = 0` whenever :math:`H_k` is positive definite. ``modify=False``
       uses :math:`H_k` as it is ("pure" Newton): near a saddle or a maximum :math:`d_k` may
       point uphill (recorded in ``history["descent"]``).
     * ``damped=True``: backtracking :math:`\alpha = 1, \tfrac12, \tfrac14, \dots` until
@@ -475,7 +549,18 @@ def newton(fun: Fun, x0: Any, hess: Callable[[Any], Any], *, gtol: float = 1e-5,
 
 
 def _cholesky_shift(xp: ModuleType, H: Any, eye: Any, max_tries: int = 60) -> float | None:
-    """Smallest tau in {0, beta, 2 beta, 4 beta, ...} with H + tau I Cholesky-factorable."""
+    r"""The first shift :math:`\tau` of the sequence below for which :math:`H + \tau I` has a
+    Cholesky factorisation (Nocedal & Wright, Algorithm 3.3), or None after ``max_tries``:
+
+    .. math:: \beta = 10^{-3}\max(1, \max_i |H_{ii}|),\quad
+              \tau_0 = \begin{cases} 0 & \min_i H_{ii} > 0 \\
+                                     \beta - \min_i H_{ii} & \text{otherwise,}\end{cases}
+              \quad \tau_{k+1} = \max(2\tau_k, \beta).
+
+    (A non-positive diagonal entry rules out positive definiteness, so the search then starts
+    at a shift that makes every diagonal entry at least β.) This is not the smallest shift
+    that works: doubling overshoots it by up to a factor 2, and the first non-zero try (β, or
+    β - min H_ii) may already be larger."""
     diag = xp.linalg.diagonal(H)
     beta = 1e-3 * max(1.0, float(xp.max(xp.abs(diag))))
     min_diag = float(xp.min(diag))
@@ -493,7 +578,7 @@ def _cholesky_shift(xp: ModuleType, H: Any, eye: Any, max_tries: int = 60) -> fl
 
 # ------------------------------------------------------------------------------ BFGS
 def bfgs(fun: Fun, x0: Any, *, gtol: float = 1e-5, ftol: float = 0.0, maxiter: int = 1000,
-         maxfun: int = 10000, c1: float = 1e-4, c2: float = 0.9,
+         maxfun: int = 10000, c1: float = 1e-4, c2: float = 0.9, hess_inv0: Any = None,
          record_x: bool = False) -> OptimizeResult:
     r"""BFGS with a dense approximation :math:`B_k \approx H_k^{-1}` of the inverse Hessian
     (n × n memory).
@@ -502,36 +587,45 @@ def bfgs(fun: Fun, x0: Any, *, gtol: float = 1e-5, ftol: float = 0.0, maxiter: i
               B_{k+1} = (I - \rho_k s_k y_k^\top) B_k (I - \rho_k y_k s_k^\top)
               + \rho_k s_k s_k^\top,\ \rho_k = \frac{1}{y_k^\top s_k}
 
-    :math:`B_0 = I`; before the first update it is rescaled to
-    :math:`\frac{y_0^\top s_0}{y_0^\top y_0} I` (Nocedal & Wright eq. 6.20), so the first
-    steps have the right size. A pair with :math:`y_k^\top s_k \le \varepsilon\, y_k^\top y_k`
-    is skipped (``n_skipped``). If the line search fails, :math:`B` is reset to :math:`I` and
-    one more try along :math:`-g` is made (``n_restarts``) before giving up.
+    The start :math:`B_0` matters: the update corrects :math:`B` only along the steps taken.
+
+    * ``hess_inv0=None``: :math:`B_0 = I`, rescaled before the first update to
+      :math:`\gamma_0 I`, :math:`\gamma_0 = \frac{y_0^\top s_0}{y_0^\top y_0}` (Nocedal & Wright
+      eq. 6.20), an inverse curvature measured along the first step and then kept for every
+      direction no step has explored.
+    * ``hess_inv0``: an (n, n) symmetric positive definite :math:`B_0`, used as given, as SciPy's
+      ``hess_inv0`` (SciPy's default is :math:`B_0 = I` unscaled: ``hess_inv0=eye(n)``).
+
+    First trial step :func:`_first_step`, then :math:`\alpha = 1`. A pair with
+    :math:`y_k^\top s_k \le \varepsilon\, y_k^\top y_k` is skipped (``n_skipped``). If the line
+    search fails, :math:`B` is reset to :math:`B_0` and one more try is made (``n_restarts``)
+    before giving up.
     """
     gtol, ftol, maxiter, maxfun = _check_common(fun, gtol, ftol, maxiter, maxfun)
     c1, c2 = _check_wolfe(c1, c2)
     run = _Run("bfgs", fun, x0, gtol, ftol, maxiter, maxfun, record_x)
-    xp, n = run.xp, run.x.shape[0]
+    xp = run.xp
+    B0 = _check_hess_inv0(xp, hess_inv0, run.x)
+    rescale = hess_inv0 is None
     done = run.start()
     if done is not None:
         return done
-    eye = xp.eye(n, dtype=run.x.dtype)
-    H, fresh = eye, True
+    H, fresh = B0, True
     while True:
         d = -(H @ run.g)
-        alpha1 = _first_step(xp, run.g) if fresh else 1.0
-        ls = wolfe_line_search(run.fun, run.x, d, run.f, run.g, alpha1, c1, c2)
+        alpha1 = _first_step(xp, d) if fresh else 1.0
+        ls = _wolfe_search(run.fun, run.x, d, run.f, run.g, alpha1, c1, c2)
         if ls.alpha is None:
             if fresh:
                 return run.result(False, f"line search failed: {ls.message}")
-            H, fresh = eye, True
+            H, fresh = B0, True
             run.n_restarts += 1
             continue
         s, y = ls.x - run.x, ls.g - run.g
         ys, yy = _dot(xp, y, s), _dot(xp, y, y)
         if ys > run.eps * yy:
-            if fresh:
-                H = (ys / yy) * eye
+            if fresh and rescale:
+                H = (ys / yy) * B0
             rho = 1.0 / ys
             Hy = H @ y
             yHy = _dot(xp, y, Hy)
@@ -545,6 +639,29 @@ def bfgs(fun: Fun, x0: Any, *, gtol: float = 1e-5, ftol: float = 0.0, maxiter: i
         done = run.accept(ls.x, ls.f, ls.g, ls.alpha)
         if done is not None:
             return done
+
+
+def _check_hess_inv0(xp: ModuleType, hess_inv0: Any, x: Any) -> Any:
+    """``hess_inv0`` as an (n, n) symmetric positive definite matrix of x's namespace and dtype
+    (the identity when None), else an error naming it."""
+    n = x.shape[0]
+    if hess_inv0 is None:
+        return xp.eye(n, dtype=x.dtype)
+    B0 = xp.asarray(chk.as_float_array(xp, hess_inv0, "hess_inv0", dtype=x.dtype), copy=True)
+    if tuple(B0.shape) != (n, n):
+        raise ValueError(f"hess_inv0 must be an (n, n) = ({n}, {n}) matrix, received shape "
+                         f"{tuple(B0.shape)}")
+    chk.check_finite(xp, B0, "hess_inv0")
+    if not bool(xp.all(B0 == B0.T)):
+        raise ValueError("hess_inv0 must be symmetric, received a matrix with B0 != B0.T")
+    try:
+        L = xp.linalg.cholesky(B0)
+    except ValueError:  # numpy.linalg.LinAlgError subclasses ValueError
+        L = None
+    if L is None or not bool(xp.all(xp.isfinite(L))):
+        raise ValueError("hess_inv0 must be positive definite, received a matrix whose "
+                         "Cholesky factorisation fails")
+    return B0
 
 
 # ------------------------------------------------------------------------------ L-BFGS
@@ -581,8 +698,8 @@ def lbfgs(fun: Fun, x0: Any, m: int = 10, *, gtol: float = 1e-5, ftol: float = 2
     Memory and work per step are :math:`O(mn)` instead of BFGS's :math:`O(n^2)`. With
     :math:`m \ge` the number of iterations it is BFGS started from :math:`B_0 = \gamma I`.
     The step length comes from :func:`wolfe_line_search` (:math:`c_1 = 10^{-4}`,
-    :math:`c_2 = 0.9`; trial :math:`\alpha = 1`, or :math:`1/\lVert g\rVert` when the memory is
-    empty). Pairs with :math:`y^\top s \le \varepsilon\, y^\top y` are rejected (``n_skipped``).
+    :math:`c_2 = 0.9`; trial :math:`\alpha = 1`, or :math:`\min(1, 1/\lVert g\rVert)` when the
+    memory is empty). Pairs with :math:`y^\top s \le \varepsilon\, y^\top y` are rejected (``n_skipped``).
     On a line-search failure the memory is cleared and the search retried along :math:`-g`
     (``n_restarts``); a second failure in a row ends the run. Defaults follow SciPy's
     ``L-BFGS-B`` (``ftol`` = 2.2e-9, ``gtol`` = 1e-5 on :math:`\lVert g\rVert_\infty`).
@@ -603,7 +720,7 @@ def lbfgs(fun: Fun, x0: Any, m: int = 10, *, gtol: float = 1e-5, ftol: float = 2
             alpha1 = 1.0
         else:
             d, alpha1 = -run.g, _first_step(xp, run.g)
-        ls = wolfe_line_search(run.fun, run.x, d, run.f, run.g, alpha1, c1, c2)
+        ls = _wolfe_search(run.fun, run.x, d, run.f, run.g, alpha1, c1, c2)
         if ls.alpha is None:
             if not pairs:
                 return run.result(False, f"line search failed: {ls.message}")

@@ -90,6 +90,21 @@ def test_pure_newton_stops_at_a_saddle_modified_newton_does_not_call_it_converge
     assert safe.fun < pure.fun - 0.05 and all(safe.history["descent"])
 
 
+def test_cholesky_shift_follows_its_documented_sequence():
+    eye = np.eye(2)
+    # positive definite: no shift
+    assert qn._cholesky_shift(np, np.array([[2.0, 1.0], [1.0, 2.0]]), eye) == 0.0
+    # a negative diagonal entry: start at beta - min H_ii = 2e-3 + 2, which already works
+    assert qn._cholesky_shift(np, np.diag([-2.0, 1.0]), eye) == pytest.approx(2.002, rel=1e-15)
+    # positive diagonal but indefinite (eigenvalues -1 and 3): 0 fails, then beta = 1e-3
+    # doubles until it exceeds 1: 1e-3 * 2**10 = 1.024 (the smallest working shift is 1)
+    assert qn._cholesky_shift(np, np.array([[1.0, 2.0], [2.0, 1.0]]), eye) == pytest.approx(
+        1.024, rel=1e-12)
+    # beta = 1e-3 max(1, max |H_ii|): with H_ii = -5000 it is 5, so tau_0 = 5005
+    assert qn._cholesky_shift(np, np.diag([-5000.0, 1.0]), eye) == pytest.approx(5005.0)
+    assert qn._cholesky_shift(np, np.diag([-1.0, 1.0]), eye, max_tries=0) is None
+
+
 # --------------------------------------------------------------------------- line search
 class Recorder:
     """Wraps fun and keeps every evaluation, to check the line search from outside."""
@@ -154,6 +169,112 @@ def test_line_search_zooms_and_interpolates():
     assert bad.alpha is None and "not a descent direction" in bad.message
 
 
+def test_a_first_trial_ten_thousand_times_too_long_is_fixed_in_one_zoom_step():
+    # f = 5e5 x² from x = 1e-4 along d = -g: the trial 1/|g| = 0.01 moves x by 1, 10⁴ times the
+    # distance to the minimum (alpha* = 1e-6). The parabola through phi(0), phi'(0) and
+    # phi(0.01) is phi itself: its minimiser is taken although it lies at 1e-4 of the bracket
+    # (halving the bracket instead would need 14 trials).
+    def stiff(x):
+        return 5e5 * float(x[0] ** 2), 1e6 * x
+
+    x0 = np.array([1e-4])
+    f0, g0 = stiff(x0)
+    ls = qn.wolfe_line_search(stiff, x0, -g0, f0, g0, alpha1=1.0 / abs(float(g0[0])))
+    assert ls.alpha == pytest.approx(1e-6, rel=1e-9) and ls.nfev == 2 and ls.wolfe
+
+
+def test_stiff_problems_no_longer_stop_at_iteration_0():
+    """f = 5e5 x² from 1e-4 (SciPy: 1 iteration, 3 evaluations for L-BFGS-B and BFGS alike) and
+    a 50-D quadratic with condition number 1e6 started 1e-4 from its minimum."""
+    scipy_opt = pytest.importorskip("scipy.optimize")
+
+    def stiff(x):
+        return 5e5 * float(x[0] ** 2), 1e6 * x
+
+    for ours, theirs in (("lbfgs", "L-BFGS-B"), ("bfgs", "BFGS")):
+        res = getattr(qn, ours)(stiff, np.array([1e-4]), gtol=1e-9)
+        ref = scipy_opt.minimize(stiff, np.array([1e-4]), jac=True, method=theirs,
+                                 options={"gtol": 1e-9})
+        assert res.success and (res.nit, res.nfev) == (ref.nit, ref.nfev) == (1, 3), res
+        assert abs(float(res.x[0])) < 1e-15
+    g = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(g.standard_normal((50, 50)))
+    A = (Q * np.logspace(0, 6, 50)) @ Q.T
+    x0 = 1e-4 * g.standard_normal(50)
+
+    def quad50(x):
+        r = A @ x
+        return 0.5 * float(x @ r), r
+
+    for res in (qn.lbfgs(quad50, x0, gtol=1e-9, ftol=0.0), qn.bfgs(quad50, x0, gtol=1e-9)):
+        assert res.success and res.grad_norm <= 1e-9 and res.nit > 1, res
+        assert np.max(np.abs(res.x)) < 1e-8          # x* = 0; ||x|| <= ||g|| / lambda_min = 1
+
+
+def test_line_search_falls_back_to_the_lowest_sufficient_decrease():
+    def sq(x):
+        return float(x[0] ** 2), 2.0 * x
+
+    x0 = np.array([1.0])
+    f0, g0 = sq(x0)
+    # one trial allowed: alpha = 0.01 lowers f but the slope is still steep (not Wolfe)
+    ls = qn.wolfe_line_search(sq, x0, np.array([-1.0]), f0, g0, alpha1=0.01, maxiter=1)
+    assert ls.alpha == 0.01 and not ls.wolfe and ls.f < f0 and "no strong-Wolfe" in ls.message
+    # the only trial raises f: no step at all
+    ls = qn.wolfe_line_search(sq, x0, np.array([-1.0]), f0, g0, alpha1=5.0, maxiter=1)
+    assert ls.alpha is None and ls.f == f0
+
+
+def test_line_search_stops_at_the_resolution_of_x():
+    # phi's minimiser, x = 1 + 1.5 ulp, lies between two floats: with c2 = 0.1 no float meets
+    # the curvature condition. The search stops as soon as every new trial would round to a
+    # point it has seen and returns the lowest one (1 + 2 ulp), instead of spending its budget
+    # on the same two points.
+    ulp = float(np.spacing(1.0))
+
+    def between_floats(x):
+        r = (x - 1.0) - 1.5 * ulp
+        return 0.5 * float(r[0] ** 2), r
+
+    x0 = np.array([1.0])
+    f0, g0 = between_floats(x0)
+    ls = qn.wolfe_line_search(between_floats, x0, -g0, f0, g0, c2=0.1)
+    assert ls.nfev <= 3 and "resolution" in ls.message and not ls.wolfe
+    assert float(ls.x[0]) == 1.0 + 2 * ulp and ls.f < f0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "words"),
+    [
+        ({"alpha1": 0.0}, ValueError, ["alpha1", "0.0"]),
+        ({"alpha1": -1.0}, ValueError, ["alpha1", "-1.0"]),
+        ({"alpha1": math.nan}, ValueError, ["alpha1", "nan"]),
+        ({"alpha1": "1"}, TypeError, ["alpha1"]),
+        ({"maxiter": 0}, ValueError, ["maxiter", "received 0"]),
+        ({"maxiter": 2.5}, TypeError, ["maxiter", "int"]),
+        ({"amax": -1.0}, ValueError, ["amax", "-1.0"]),
+        ({"amax": math.inf}, ValueError, ["amax", "inf"]),
+        ({"c1": 0.0}, ValueError, ["c1"]),
+        ({"c2": 1.0}, ValueError, ["c2"]),
+        ({"c1": 0.5, "c2": 0.5}, ValueError, ["c1", "c2", "0 < c1 < c2 < 1"]),
+        ({"fun": None}, TypeError, ["fun", "callable"]),
+        ({"x": np.zeros((2, 1))}, ValueError, ["x", "1-D", "(2, 1)"]),
+        ({"d": np.ones(3)}, ValueError, ["d", "(2,)", "(3,)"]),
+        ({"g0": np.ones(3)}, ValueError, ["g0", "(2,)", "(3,)"]),
+        ({"d": np.array([np.nan, 1.0])}, ValueError, ["d", "finite"]),
+        ({"f0": math.nan}, ValueError, ["f0", "nan"]),
+        ({"x": "ab"}, TypeError, ["x"]),
+    ],
+)
+def test_line_search_bad_arguments_name_themselves(kwargs, exc, words):
+    args = {"fun": rosen_fun, "x": np.zeros(2), "d": np.array([1.0, 0.0]), "f0": 1.0,
+            "g0": np.array([-2.0, 0.0])} | kwargs
+    with pytest.raises(exc) as info:
+        qn.wolfe_line_search(**args)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
 # --------------------------------------------------------------------------- BFGS vs L-BFGS
 def test_lbfgs_with_full_memory_matches_bfgs_on_a_quadratic(xp, to_np):
     fun, _, x_star = quadratic(xp, n=6)
@@ -170,6 +291,42 @@ def test_lbfgs_with_full_memory_matches_bfgs_on_a_quadratic(xp, to_np):
     assert rl.nit <= 20 and abs(rl.nit - rb.nit) <= 3, (rl.nit, rb.nit)
     small = qn.lbfgs(fun, x0, m=2, gtol=1e-10, ftol=0.0)
     assert small.success and small.nit > rl.nit + 5       # less memory, more iterations
+
+
+def test_bfgs_hess_inv0_is_used_as_given(xp, to_np):
+    # Started from the exact inverse Hessian, BFGS keeps it (the update of B = A^-1 with the
+    # pair (s, A s) is B itself): after its first step the direction is Newton's and alpha = 1
+    # lands on the minimum. Rescaling B0 by gamma_0 (the default start) would spoil it.
+    fun, A, x_star = quadratic(xp, n=6)
+    x0 = xp.zeros(6, dtype=xp.float64)
+    A_inv = xp.asarray(np.linalg.inv(to_np(A)))
+    A_inv = (A_inv + A_inv.T) / 2.0
+    res = qn.bfgs(fun, x0, gtol=1e-10, hess_inv0=A_inv)
+    assert res.success and res.nit <= 2, res
+    np.testing.assert_allclose(to_np(res.x), x_star, rtol=1e-9, atol=1e-11)
+    assert qn.bfgs(fun, x0, gtol=1e-10).nit > res.nit + 2
+    # hess_inv0 = I is SciPy's start: the first iterate is a step along -g, as the default's
+    eye = qn.bfgs(fun, x0, gtol=1e-10, hess_inv0=xp.eye(6, dtype=xp.float64), record_x=True)
+    default = qn.bfgs(fun, x0, gtol=1e-10, record_x=True)
+    np.testing.assert_allclose(eye.history["x"][1], default.history["x"][1], rtol=1e-12)
+    assert eye.success and not np.allclose(eye.history["x"][2], default.history["x"][2])
+
+
+@pytest.mark.parametrize(
+    ("hess_inv0", "exc", "words"),
+    [
+        (np.eye(3), ValueError, ["hess_inv0", "(2, 2)", "(3, 3)"]),
+        (np.array([[1.0, 0.5], [0.0, 1.0]]), ValueError, ["hess_inv0", "symmetric"]),
+        (np.diag([1.0, -1.0]), ValueError, ["hess_inv0", "positive definite"]),
+        (np.array([[np.nan, 0.0], [0.0, 1.0]]), ValueError, ["hess_inv0", "finite"]),
+        ("I", TypeError, ["hess_inv0"]),
+    ],
+)
+def test_bfgs_bad_hess_inv0_names_itself(hess_inv0, exc, words):
+    with pytest.raises(exc) as info:
+        qn.bfgs(rosen_fun, np.zeros(2), hess_inv0=hess_inv0)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [("bfgs", "BFGS"), ("lbfgs", "L-BFGS-B")])

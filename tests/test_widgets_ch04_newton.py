@@ -105,6 +105,46 @@ def test_bad_arguments_name_themselves(small, kwargs, exc, words):
         assert w in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("m", "n", "exc", "words"),
+    [
+        (-1, 10, ValueError, ["m", "-1"]),
+        (0, 10, ValueError, ["m", "0"]),
+        (2.7, 10, TypeError, ["m", "int", "2.7"]),
+        (True, 10, TypeError, ["m", "int"]),
+        ("3", 10, TypeError, ["m", "int"]),
+        (2, 0, ValueError, ["n", "0"]),
+        (2, 10.0, TypeError, ["n", "int"]),
+    ],
+)
+def test_memory_floats_refuses_what_is_not_a_count(m, n, exc, words):
+    with pytest.raises(exc) as info:
+        memory_floats(m, n)
+    for w in words:
+        assert w in str(info.value)
+    assert memory_floats(np.int64(3), 7) == 42
+
+
+def _legend_and_tick_sizes(fig):
+    sizes = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            tick = ax.xaxis.get_ticklabels()[0].get_fontsize()
+            sizes += [(text.get_fontsize(), tick) for text in legend.get_texts()]
+    return sizes
+
+
+def test_legends_are_as_large_as_the_tick_labels(dash):
+    # the PNG is shown at 80 dpi: "small" (8.3 pt) legends were 9 px high, hard to read
+    soft = softmax_test_dashboard(seed=0, n_samples=500, max_seed=5)
+    for fig in (dash.fig, soft.fig):
+        sizes = _legend_and_tick_sizes(fig)
+        assert sizes and all(legend >= max(tick, 10) for legend, tick in sizes), sizes
+    dash.controls["m"].value = 1          # the legend is rebuilt on every update
+    assert all(legend >= 10 for legend, _ in _legend_and_tick_sizes(dash.fig))
+
+
 def test_split_must_be_a_split():
     with pytest.raises(TypeError, match="split must be an edulib.data.Split"):
         lbfgs_memory_dashboard(np.zeros((3, 2)))

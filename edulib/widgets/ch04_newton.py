@@ -30,12 +30,15 @@ from .core import Dashboard, _new_figure
 __all__ = ["lbfgs_memory_dashboard", "memory_floats", "random_softmax_test", "softmax_test_dashboard"]
 
 MEMORIES = (1, 2, 3, 5, 10, 20, 50)
+#: legend text size in points, as large as the tick labels (the PNG is shown at 80 dpi)
+LEGEND_FONTSIZE = 10
 
 
 def memory_floats(m: int, n: int) -> int:
     """Numbers L-BFGS stores for its curvature: ``m`` pairs :math:`(s_i, y_i)` of length ``n``,
-    i.e. :math:`2mn` (BFGS stores the :math:`n^2` entries of :math:`H_k`)."""
-    return 2 * int(m) * int(n)
+    i.e. :math:`2mn` (BFGS stores the :math:`n^2` entries of :math:`H_k`); ``m`` and ``n`` are
+    positive ints."""
+    return 2 * chk.check_int(m, "m", low=1) * chk.check_int(n, "n", low=1)
 
 
 def lbfgs_memory_dashboard(split: Any = None, model: Any = None, *, m: int = 10,
@@ -126,7 +129,7 @@ def lbfgs_memory_dashboard(split: Any = None, model: Any = None, *, m: int = 10,
     ax_f.set_xlabel("iteration k")
     ax_f.set_ylabel(r"$f(x_k) - f^\star$")
     ax_f.grid(True, which="major", alpha=0.3)
-    ax_f.legend(frameon=False, fontsize="small", loc="upper right")
+    ax_f.legend(frameon=False, fontsize=LEGEND_FONTSIZE, loc="upper right")
     art["title"] = ax_f.set_title("")
 
     nits = [results[k].nit for k in mems]
@@ -148,7 +151,9 @@ def lbfgs_memory_dashboard(split: Any = None, model: Any = None, *, m: int = 10,
     ax_n.set_xlabel("memory m (pairs kept)")
     ax_n.set_ylabel(f"count to ‖g‖∞ ≤ {gtol:g}")
     ax_n.grid(True, alpha=0.3)
-    ax_n.legend(frameon=False, fontsize="small", loc="upper right")
+    # the reference's line runs along the top: then the legend goes below it
+    ax_n.legend(frameon=False, fontsize=LEGEND_FONTSIZE,
+                loc="upper right" if reference is None else "center right")
 
     controls = {"m": widgets.SelectionSlider(options=mems, value=m, description="memory m",
                                              continuous_update=True)}
@@ -172,7 +177,7 @@ def lbfgs_memory_dashboard(split: Any = None, model: Any = None, *, m: int = 10,
             f"f = {res.fun:.8f}; stores 2·m·n = {mem:,} numbers{ref_txt}"
             + ("" if res.success else f" — <b>stopped early</b>: {res.message}")
         )
-        ax_f.legend(frameon=False, fontsize="small", loc="upper right")
+        ax_f.legend(frameon=False, fontsize=LEGEND_FONTSIZE, loc="upper right")
 
     dash = Dashboard(fig, art, controls, update, state)
     dash.model, dash.split, dash.fun, dash.x0 = model, split, fun, x0
@@ -262,7 +267,7 @@ def softmax_test_dashboard(seed: int = 0, n_samples: int = 5000, *, lam: float =
     art: dict[str, Any] = {}
     art["bars"] = ax.barh(names, [0.0, 0.0, 0.0], color=["#7f7f7f", "#1f77b4", "#d62728"])
     ax.axvline(threshold, color="k", lw=1.5, ls="--", label=f"fixed threshold {threshold:.2f}")
-    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    ax.legend(frameon=False, fontsize=LEGEND_FONTSIZE, loc="lower right", handlelength=1.2)
     ax.set_xlim(0, 1)
     ax.set_xlabel("test accuracy")
     ax.grid(True, axis="x", alpha=0.3)
