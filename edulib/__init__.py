@@ -20,6 +20,8 @@ from . import (
     optim,
     quasi_newton,
     schedules,
+    search,
+    spectral,
     train,
 )
 from .backend import array_namespace, rng, to_numpy
@@ -42,6 +44,8 @@ __all__ = [
     "quasi_newton",
     "rng",
     "schedules",
+    "search",
+    "spectral",
     "to_numpy",
     "train",
 ]

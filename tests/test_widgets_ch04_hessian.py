@@ -173,3 +173,13 @@ def test_sharpness_dashboard_bad_input(traces):
         sharpness_dashboard(traces, lr=1.0)
     with pytest.raises(ValueError, match="traces must have distinct learning rates"):
         sharpness_dashboard([traces[0], traces[0]])
+
+
+def test_every_legend_is_as_large_as_the_tick_labels(traces):
+    """The dashboards render at 80 dpi: a legend below the ticks' 10 pt is unreadable there."""
+    for dash in (taylor_dashboard(), saddle_escape_dashboard(), sharpness_dashboard(traces)):
+        legends = [ax.get_legend() for ax in dash.fig.axes if ax.get_legend() is not None]
+        assert legends
+        for legend in legends:
+            tick = dash.fig.axes[0].get_xticklabels()[0].get_fontsize()
+            assert min(t.get_fontsize() for t in legend.get_texts()) >= tick >= 10

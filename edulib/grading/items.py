@@ -32,7 +32,7 @@ __all__ = ["ITEMS", "Item", "class_secret", "hidden_seeds", "items_for"]
 #: them (``module:*`` stands for every function and method the module defines)
 EVERYTHING = tuple(f"edulib.{m}:*" for m in (
     "losses", "models", "gradcheck", "fitting", "functions", "optim", "schedules", "train",
-    "diagnose", "landscape", "hessian", "quasi_newton"))
+    "diagnose", "landscape", "hessian", "spectral", "quasi_newton", "averaging", "search"))
 #: what chapter 04's H_matvec (given code) runs: the Hessian-vector product and its helpers
 _HVP_PATH = ("edulib.hessian:hvp", "edulib.hessian:_hvp_analytic", "edulib.hessian:_hvp_fd",
              "edulib.hessian:flatten", "edulib.hessian:unflatten", "edulib.hessian:_norm",
@@ -186,7 +186,7 @@ ITEMS: dict[str, list[Item]] = {
         Item("test_lr_sharp", "lr_sharp", 1, kind="value", n_hidden=2,
              judge_value=_sharpness_judge,
              bind=lambda seed: {"H_matvec": Recipe("sharpness_matvec", (4 if seed == 0 else seed,))},
-             forbidden=("edulib.hessian:*",), allowed=_HVP_PATH),
+             forbidden=("edulib.hessian:*", "edulib.spectral:*"), allowed=_HVP_PATH),
         Item("test_two_loop", "two_loop", 2, check=_fn(ch04.check_two_loop),
              forbidden=EVERYTHING),
         Item("test_fit_lbfgs", "fit_lbfgs", 3,

@@ -119,7 +119,7 @@ def taylor_dashboard(surface: Any = None, point: Sequence[float] | None = None, 
     }
     art["title"] = ax.set_title("")
     ax.set(xlim=(a1, b1), ylim=(a2, b2), xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=10)
     t = np.linspace(-radius, radius, grid)
     state: dict[str, Any] = {"levels": levels}
 
@@ -231,12 +231,12 @@ def saddle_escape_dashboard(lr: float = 0.2, *, x1_0: float = -1.5, steps: int =
         "escape": ax_d.axvline(np.nan, color="tab:red", lw=1, ls=":", label="|x₂| > R"),
     }
     ax_c.set(xlim=(-2, 2), ylim=(-2, 2), aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
-    ax_c.legend(loc="lower right", fontsize=7)
+    ax_c.legend(loc="lower right", fontsize=10)
     ax_d.set_yscale("log")
     ax_d.set(xlim=(0, steps), ylim=(1e-13, 1e3), xlabel="step k",
              ylabel="distance from the saddle")
     ax_d.axhline(radius, color="0.5", lw=0.8)
-    ax_d.legend(loc="lower right", fontsize=7)
+    ax_d.legend(loc="lower right", fontsize=10)
     art["title"] = ax_d.set_title("")
     k = np.arange(steps + 1)
     state: dict[str, Any] = {"lr": lr, "radius": radius}
@@ -310,7 +310,7 @@ def sharpness_dashboard(traces: Sequence[Any], lr: float | None = None) -> Dashb
         "loss": ax_l.plot([], [], color="tab:purple", lw=1)[0],
     }
     ax_s.set(xlim=(0, n_steps), ylim=(0, top), xlabel="step", ylabel=r"$\lambda_{\max}$")
-    ax_s.legend(loc="upper right", fontsize=8)
+    ax_s.legend(loc="upper right", fontsize=10)
     ax_l.set_yscale("log")
     ax_l.set(xlim=(0, n_steps), ylim=(min(lows) * 0.7, max(highs) * 1.4), xlabel="step",
              ylabel="training loss")
