@@ -98,6 +98,7 @@ def normalize_direction(direction: Params, params: Params, normalization: str | 
     d, _ = _as_dict(direction, "direction")
     _check_like(p, d, "direction")
     filter_axis = chk.check_int(filter_axis, "filter_axis")
+    ignore_biases = chk.check_bool(ignore_biases, "ignore_biases")
     if normalization == "filter":
         for k, pk in p.items():
             if pk.ndim >= 2 and not -pk.ndim <= filter_axis < pk.ndim:
@@ -206,6 +207,7 @@ def slice_1d(loss_fn: Callable[[Params], Any], params: Params, direction: Params
     axis of size ``len(alphas)``) and returns that many losses.
     """
     chk.check_callable(loss_fn, "loss_fn", "a function loss_fn(params) -> scalar")
+    batched = chk.check_bool(batched, "batched")
     p, was_dict = _as_dict(params, "params")
     d, _ = _as_dict(direction, "direction")
     _check_like(p, d, "direction")
@@ -232,6 +234,7 @@ def slice_2d(loss_fn: Callable[[Params], Any], params: Params, d1: Params, d2: P
     model take a fraction of a second.
     """
     chk.check_callable(loss_fn, "loss_fn", "a function loss_fn(params) -> scalar")
+    batched = chk.check_bool(batched, "batched")
     p, was_dict = _as_dict(params, "params")
     u, _ = _as_dict(d1, "d1")
     v, _ = _as_dict(d2, "d2")

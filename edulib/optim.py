@@ -215,10 +215,9 @@ class Optimizer:
         return -g if self.maximize else g
 
     def _check_flags(self, *names: str) -> None:
+        """Each flag as a bool: True/False (Python or NumPy) or 0/1; a string is refused."""
         for flag in names:
-            value = getattr(self, flag)
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{flag} must be True or False, received {value!r}")
+            setattr(self, flag, chk.check_bool(getattr(self, flag), flag))
 
     # ------------------------------------------------------------------ state
     def zero_state(self) -> None:
@@ -415,7 +414,8 @@ class RMSprop(Optimizer):
     Old gradients fade with weight :math:`\alpha^k`, so, unlike AdaGrad, the step does not
     vanish. State (PyTorch's names): ``"step"`` (a float), ``"square_avg"`` (:math:`v_t`),
     ``"momentum_buffer"`` (:math:`b_t`, when ``momentum > 0``), ``"grad_avg"``
-    (:math:`\bar g_t`, when ``centered``).
+    (:math:`\bar g_t`, when ``centered``). Switching ``centered`` or ``momentum`` on after some
+    steps starts that buffer at zero (``torch.optim.RMSprop`` stops with a ``KeyError`` there).
     """
 
     def __init__(self, params: MutableMapping[str, Any], lr: float = 1e-2, alpha: float = 0.99,
@@ -500,7 +500,10 @@ class Adam(Optimizer):
     :math:`t = 1`, :math:`\hat m_1 / \sqrt{\hat v_1} = g_1/|g_1|`, so the first step moves every
     coordinate by about :math:`\eta` against the sign of its gradient. State (PyTorch's names):
     ``"step"`` (a float), ``"exp_avg"`` (:math:`m_t`), ``"exp_avg_sq"`` (:math:`v_t`),
-    ``"max_exp_avg_sq"`` (when ``amsgrad``).
+    ``"max_exp_avg_sq"`` (when ``amsgrad``). Switching ``amsgrad`` on after some steps starts
+    ``max_exp_avg_sq`` at zero, the state PyTorch creates for a fresh parameter (where
+    ``torch.optim.Adam`` itself stops with ``KeyError: 'max_exp_avg_sq'``), so the first
+    AMSGrad step equals a plain Adam step and the running maximum starts there.
     """
 
     _decoupled = False  # AdamW sets True: θ ← θ(1 - ηλ) instead of adding λθ to g
@@ -560,6 +563,8 @@ class Adam(Optimizer):
         step_size = lr / bias_correction1
         bias_correction2_sqrt = bias_correction2**0.5
         if self.amsgrad:
+            if "max_exp_avg_sq" not in state:  # amsgrad switched on after the first step
+                state["max_exp_avg_sq"] = array_namespace(p).zeros_like(p)
             v = apply_into(state["max_exp_avg_sq"], "maximum", state["max_exp_avg_sq"], v)
         apply_into(s, "sqrt", v)                                # s = √v / √(1-β2^t) + ε
         s /= bias_correction2_sqrt

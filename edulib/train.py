@@ -170,6 +170,7 @@ def batch_indices(n: int, batch_size: int | None, rng: np.random.Generator | Non
     the (shuffled) order, as PyTorch's ``DataLoader`` does.
     """
     n = chk.check_int(n, "n", low=1)
+    shuffle = chk.check_bool(shuffle, "shuffle")
     if batch_size is not None:
         batch_size = chk.check_int(batch_size, "batch_size", low=1)
     if rng is not None and not isinstance(rng, np.random.Generator):
@@ -204,39 +205,8 @@ def _unpack(data: Any) -> tuple[Any, Any, Any, Any]:
 
 
 # ------------------------------------------------------------------------------ train
-def _int_arg(value: Any, name: str, low: int, allow_none: bool = False) -> int | None:
-    """``value`` as an int >= ``low`` (Python or NumPy integer), else a ValueError naming it."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or value < low:
-        expected = ("None or " if allow_none else "") + f"an int >= {low}"
-        raise ValueError(f"{name} must be {expected}, received {value!r}")
-    return int(value)
-
-
-def _check_scheduler(scheduler: Any, optimizer: Optimizer, interval: Any) -> bool:
-    """Validate ``scheduler`` and ``scheduler_interval``; returns whether it needs a metric."""
-    if interval not in ("epoch", "step"):
-        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', received {interval!r}")
-    if scheduler is None:
-        return False
-    if not callable(getattr(scheduler, "step", None)):
-        raise TypeError("scheduler must be None or a schedule with a step() method, e.g. "
-                        f"edulib.schedules.CosineAnnealingLR(opt, T_max=10), received "
-                        f"{type(scheduler).__name__}")
-    for attr in ("optimizer", "opt"):
-        owner = getattr(scheduler, attr, None)
-        if isinstance(owner, Optimizer) and owner is not optimizer:
-            raise ValueError("scheduler must be built on the optimizer passed to train "
-                             "(Sched(opt, ...)), received a scheduler holding another optimizer")
-    needs_metric = bool(getattr(scheduler, "needs_metric", False))
-    if needs_metric and interval == "step":
-        raise ValueError(
-            f"scheduler_interval must be 'epoch' for {type(scheduler).__name__} (it is stepped "
-            "once per epoch with the validation loss), received 'step'"
-        )
-    return needs_metric
+#: an early stop whose training loss ended above this many times max(|L(θ0)|, 1) diverged
+EARLY_STOP_RISE = 1.5
 
 
 def train(
@@ -277,9 +247,11 @@ def train(
       backend: they are moved to the backend of ``params`` (and floats cast to its dtype).
     - ``epochs``, ``batch_size``, ``max_steps``, ``accumulate``: Python or NumPy integers.
     - ``batch_size``: ``None`` full batch (GD), ``1`` SGD, ``B`` mini-batches; every epoch sees
-      each example once, in an order drawn from ``seed``.
+      each example once, in an order drawn from ``seed`` (an int >= 0, or ``None`` for fresh
+      randomness); ``shuffle=False`` keeps the data's order.
     - ``max_steps``: stop after that many optimizer steps in total (mid-epoch if need be).
     - ``callback(step, loss, params, history)`` runs after each optimizer step; ``True`` stops.
+    - ``shuffle``, ``verbose``, ``restore_best``: ``True`` or ``False`` (a string is refused).
 
     Training tricks (keyword-only):
 
@@ -316,9 +288,112 @@ def train(
     ``diverge_factor * max(|L_0|, 1)`` (:math:`L_0` the first batch loss), checked before the
     update; or (2) the training loss evaluated after an epoch (so after its last update) is
     NaN/inf or exceeds ``diverge_factor * max(|L(θ_0)|, 1)``, :math:`L(\theta_0)` the loss at
-    initialisation. ``on_diverge`` is ``"warn"`` (one :class:`DivergenceWarning`), ``"stop"``
+    initialisation; or (3) early stopping fires while that training loss is above
+    ``EARLY_STOP_RISE`` (1.5) ``* max(|L(θ_0)|, 1)``: the monitored loss stopped improving
+    because training made the loss worse than where it started, and ``stop_reason`` is then
+    ``"diverged"``. ``on_diverge`` is ``"warn"`` (one :class:`DivergenceWarning`), ``"stop"``
     (silent) or ``"raise"`` (``FloatingPointError``).
     """
+    opts = _checked_options(
+        model, params, optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
+        shuffle=shuffle, max_steps=max_steps, clip_norm=clip_norm, callback=callback,
+        diverge_factor=diverge_factor, on_diverge=on_diverge, verbose=verbose,
+        scheduler=scheduler, scheduler_interval=scheduler_interval,
+        early_stopping=early_stopping, min_delta=min_delta, restore_best=restore_best,
+        accumulate=accumulate, clip_value=clip_value)
+    run = _Run(model, params, optimizer, _prepare_data(params, data), opts)
+    hist = run.hist
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        run.evaluate()                                      # the loss at initialisation
+        for _epoch in range(opts.epochs):
+            run.start_clock()
+            for group in run.batch_groups():                # one group = one optimizer update
+                if run.out_of_steps():
+                    return run.finish(*run.stopped_mid_epoch("max_steps"))
+                loss, grads = run.loss_and_grad(group)      # batch -> loss and gradient
+                gnorm = global_norm(grads)
+                blew_up = run.batch_blew_up(loss, gnorm)
+                if blew_up:
+                    return run.finish("diverged", blew_up)
+                run.record_step(loss, gnorm)
+                optimizer.step(run.clip(grads))             # clip -> step -> schedule
+                hist.steps += 1
+                run.step_schedule("step")
+                if run.callback_says_stop(loss):
+                    return run.finish(*run.stopped_mid_epoch("callback"))
+            run.stop_clock()
+            hist.epochs += 1
+            run.evaluate()                                  # evaluate -> stop?
+            blew_up = run.evaluation_blew_up(f"after epoch {hist.epochs}")
+            if blew_up:
+                return run.finish("diverged", blew_up)
+            if run.out_of_patience():
+                return run.finish(*run.early_stopped())
+            run.step_schedule("epoch")
+        return run.finish("completed", f"completed {hist.epochs} epoch(s), {hist.steps} step(s)")
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The checked settings of one :func:`train` call."""
+
+    epochs: int
+    batch_size: int | None
+    seed: int | None
+    shuffle: bool
+    max_steps: int | None
+    clip_norm: float | None
+    callback: Callable[..., Any] | None
+    diverge_factor: float
+    on_diverge: str
+    verbose: bool
+    scheduler: Any
+    scheduler_interval: str
+    needs_metric: bool
+    early_stopping: int | None
+    min_delta: float
+    restore_best: bool
+    accumulate: int
+    clip_value: float | None
+
+
+def _checked_options(model: Any, params: Any, optimizer: Any, *, epochs: Any, batch_size: Any,
+                     seed: Any, shuffle: Any, max_steps: Any, clip_norm: Any, callback: Any,
+                     diverge_factor: Any, on_diverge: Any, verbose: Any, scheduler: Any,
+                     scheduler_interval: Any, early_stopping: Any, min_delta: Any,
+                     restore_best: Any, accumulate: Any, clip_value: Any) -> _Options:
+    """:func:`train`'s arguments, each checked by name (a TypeError/ValueError says what was
+    expected and what was received)."""
+    _check_model_and_optimizer(model, params, optimizer)
+    if on_diverge not in ("warn", "stop", "raise"):
+        raise ValueError(f"on_diverge must be 'warn', 'stop' or 'raise', received {on_diverge!r}")
+    if callback is not None:
+        chk.check_callable(callback, "callback", "None or a function "
+                           "callback(step, loss, params, history)")
+    return _Options(
+        epochs=_int_arg(epochs, "epochs", 0),
+        batch_size=_int_arg(batch_size, "batch_size", 1, allow_none=True),
+        seed=None if seed is None else chk.check_int(seed, "seed", low=0),
+        shuffle=chk.check_bool(shuffle, "shuffle"),
+        max_steps=_int_arg(max_steps, "max_steps", 0, allow_none=True),
+        accumulate=_int_arg(accumulate, "accumulate", 1),
+        early_stopping=(None if early_stopping is None
+                        else _int_arg(early_stopping, "early_stopping", 1)),
+        min_delta=chk.check_number(min_delta, "min_delta", low=0.0),
+        restore_best=chk.check_bool(restore_best, "restore_best"),
+        verbose=chk.check_bool(verbose, "verbose"),
+        diverge_factor=chk.check_number(diverge_factor, "diverge_factor", low=1.0),
+        clip_norm=(None if clip_norm is None
+                   else chk.check_number(clip_norm, "clip_norm", low=0.0, low_open=True)),
+        clip_value=(None if clip_value is None
+                    else chk.check_number(clip_value, "clip_value", low=0.0, low_open=True)),
+        callback=callback, on_diverge=on_diverge, scheduler=scheduler,
+        scheduler_interval=scheduler_interval,
+        needs_metric=_check_scheduler(scheduler, optimizer, scheduler_interval),
+    )
+
+
+def _check_model_and_optimizer(model: Any, params: Any, optimizer: Any) -> None:
     if not hasattr(model, "loss_and_grad") or not hasattr(model, "loss"):
         raise TypeError(
             "model must have loss_and_grad(params, X, y) and loss(params, X, y), "
@@ -333,226 +408,320 @@ def train(
             "optimizer must be built on this params dict, e.g. SGD(params, lr=0.1); "
             "received an optimizer holding a different dict"
         )
-    epochs = _int_arg(epochs, "epochs", 0)
-    batch_size = _int_arg(batch_size, "batch_size", 1, allow_none=True)
-    max_steps = _int_arg(max_steps, "max_steps", 0, allow_none=True)
-    accumulate = _int_arg(accumulate, "accumulate", 1)
-    if early_stopping is not None:
-        early_stopping = _int_arg(early_stopping, "early_stopping", 1)
-    chk.check_number(min_delta, "min_delta", low=0.0)
-    if not isinstance(restore_best, (bool, np.bool_)):
-        raise TypeError(f"restore_best must be True or False, received {restore_best!r}")
-    if on_diverge not in ("warn", "stop", "raise"):
-        raise ValueError(f"on_diverge must be 'warn', 'stop' or 'raise', received {on_diverge!r}")
-    chk.check_number(diverge_factor, "diverge_factor", low=1.0)
-    if clip_norm is not None:
-        chk.check_number(clip_norm, "clip_norm", low=0.0, low_open=True)
-    if clip_value is not None:
-        chk.check_number(clip_value, "clip_value", low=0.0, low_open=True)
-    if callback is not None:
-        chk.check_callable(callback, "callback", "None or a function "
-                           "callback(step, loss, params, history)")
-    needs_metric = _check_scheduler(scheduler, optimizer, scheduler_interval)
 
+
+def _int_arg(value: Any, name: str, low: int, allow_none: bool = False) -> int | None:
+    """``value`` as an int >= ``low`` (Python or NumPy integer), else a ValueError naming it."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < low:
+        expected = ("None or " if allow_none else "") + f"an int >= {low}"
+        raise ValueError(f"{name} must be {expected}, received {value!r}")
+    return int(value)
+
+
+def _check_scheduler(scheduler: Any, optimizer: Optimizer, interval: Any) -> bool:
+    """Validate ``scheduler`` and ``scheduler_interval``; returns whether it needs a metric."""
+    if interval not in ("epoch", "step"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', received {interval!r}")
+    if scheduler is None:
+        return False
+    if not callable(getattr(scheduler, "step", None)):
+        raise TypeError("scheduler must be None or a schedule with a step() method, e.g. "
+                        f"edulib.schedules.CosineAnnealingLR(opt, T_max=10), received "
+                        f"{type(scheduler).__name__}")
+    for attr in ("optimizer", "opt"):
+        owner = getattr(scheduler, attr, None)
+        if isinstance(owner, Optimizer) and owner is not optimizer:
+            raise ValueError("scheduler must be built on the optimizer passed to train "
+                             "(Sched(opt, ...)), received a scheduler holding another optimizer")
+    needs_metric = bool(getattr(scheduler, "needs_metric", False))
+    if needs_metric and interval == "step":
+        raise ValueError(
+            f"scheduler_interval must be 'epoch' for {type(scheduler).__name__} (it is stepped "
+            "once per epoch with the validation loss), received 'step'"
+        )
+    return needs_metric
+
+
+def _prepare_data(params: Mapping[str, Any], data: Any) -> tuple[Any, Any, Any, Any]:
+    """``(X_train, y_train, X_val, y_val)`` on the backend of ``params`` (floats in its
+    dtype), checked by name."""
     xp = array_namespace(*params.values())
     dtypes = {p.dtype for p in params.values()}
     float_dtype = dtypes.pop() if len(dtypes) == 1 else None
+    arrays = []
+    for a in _unpack(data):
+        if a is not None:
+            a = _to_namespace(xp, a)
+            if float_dtype is not None and xp.isdtype(a.dtype, "real floating") \
+                    and a.dtype != float_dtype:
+                a = xp.astype(a, float_dtype)
+        arrays.append(a)
+    _check_data(xp, *arrays)
+    return tuple(arrays)
 
-    def prepare(a: Any) -> Any:
-        if a is None:
-            return None
-        a = _to_namespace(xp, a)
-        if float_dtype is not None and xp.isdtype(a.dtype, "real floating") \
-                and a.dtype != float_dtype:
-            a = xp.astype(a, float_dtype)
-        return a
 
-    X_tr, y_tr, X_va, y_va = (prepare(a) for a in _unpack(data))
+def _check_data(xp: ModuleType, X_tr: Any, y_tr: Any, X_va: Any, y_va: Any) -> None:
     n = int(X_tr.shape[0])
     if int(y_tr.shape[0]) != n:
         raise ValueError(f"y_train must have X_train.shape[0] = {n} entries, "
                          f"received {y_tr.shape[0]}")
     if n == 0:
         raise ValueError("X_train must hold at least one example, received 0")
+    if (X_va is None) != (y_va is None):
+        raise ValueError("X_val and y_val must both be arrays or both be None, received "
+                         f"{'X_val' if X_va is None else 'y_val'} = None only")
+    if X_va is not None:
+        if tuple(X_va.shape[1:]) != tuple(X_tr.shape[1:]):
+            raise ValueError(f"X_val must have the example shape of X_train "
+                             f"{tuple(X_tr.shape[1:])}, received {tuple(X_va.shape[1:])} "
+                             f"(X_val.shape = {tuple(X_va.shape)})")
+        if int(y_va.shape[0]) != int(X_va.shape[0]):
+            raise ValueError(f"y_val must have X_val.shape[0] = {X_va.shape[0]} entries, "
+                             f"received {y_va.shape[0]}")
     for name, a in (("X_train", X_tr), ("y_train", y_tr), ("X_val", X_va), ("y_val", y_va)):
         if a is not None and xp.isdtype(a.dtype, "real floating"):
             chk.check_finite(xp, a, name)
-    # regression models inherit an accuracy() that refuses to run: only classifiers have one
-    has_acc = hasattr(model, "accuracy") and getattr(model, "task", "") != "regression"
-    fused = callable(getattr(model, "loss_and_accuracy", None))
-    hist = History()
-    g = make_rng(seed)
-    elapsed = 0.0
-    best: dict[str, Any] = {"loss": math.inf, "params": None, "wait": 0}
 
-    def measure(X: Any, y: Any) -> tuple[float, float | None]:
+
+class _Run:
+    """One :func:`train` run: the data, the clock, the best parameters so far, the history.
+
+    Each method is one named piece of the loop in :func:`train`.
+    """
+
+    def __init__(self, model: Any, params: MutableMapping[str, Any], optimizer: Optimizer,
+                 data: tuple[Any, Any, Any, Any], opts: _Options) -> None:
+        self.model, self.params, self.optimizer, self.opts = model, params, optimizer, opts
+        self.X_tr, self.y_tr, self.X_va, self.y_va = data
+        self.xp = array_namespace(*params.values())
+        self.n = int(self.X_tr.shape[0])
+        # regression models inherit an accuracy() that refuses to run: only classifiers have one
+        self.has_acc = hasattr(model, "accuracy") and getattr(model, "task", "") != "regression"
+        self.fused = callable(getattr(model, "loss_and_accuracy", None))
+        self.hist = History()
+        self.rng = make_rng(opts.seed)
+        self.elapsed, self.clock = 0.0, None  # seconds in training steps; start of the epoch
+        self.threshold = math.inf  # diverge_factor x max(|first batch loss|, 1)
+        self.best_loss, self.best_params, self.wait = math.inf, None, 0
+
+    # -------------------------------------------------------------- the clock (steps only)
+    def start_clock(self) -> None:
+        self.clock = time.perf_counter()
+
+    def stop_clock(self) -> None:
+        if self.clock is not None:
+            self.elapsed += time.perf_counter() - self.clock
+            self.clock = None
+
+    # -------------------------------------------------------------- batches and steps
+    def batch_groups(self) -> list[list[Any]]:
+        """This epoch's mini-batches (index arrays; ``None`` = everything, in order), in
+        groups of ``accumulate`` (one group per optimizer update)."""
+        o, n = self.opts, self.n
+        if o.batch_size is None or (o.batch_size >= n and not o.shuffle):
+            batches: list[Any] = [None]
+        else:
+            order = self.xp.asarray(self.rng.permutation(n) if o.shuffle else np.arange(n))
+            batches = [order[i:min(i + o.batch_size, n)] for i in range(0, n, o.batch_size)]
+        return [batches[i:i + o.accumulate] for i in range(0, len(batches), o.accumulate)]
+
+    def out_of_steps(self) -> bool:
+        return self.opts.max_steps is not None and self.hist.steps >= self.opts.max_steps
+
+    def loss_and_grad(self, group: list[Any]) -> tuple[float, dict[str, Any]]:
+        """Loss and gradient of the union of the mini-batches in ``group`` (accumulation):
+        the mean of the mini-batch values weighted by their sizes."""
+        xp, model, params = self.xp, self.model, self.params
+        if group[0] is None:  # the whole training set
+            loss_arr, grads = model.loss_and_grad(params, self.X_tr, self.y_tr)
+            return float(loss_arr), grads
+        if len(group) == 1:
+            idx = group[0]
+            loss_arr, grads = model.loss_and_grad(params, xp.take(self.X_tr, idx, axis=0),
+                                                  xp.take(self.y_tr, idx, axis=0))
+            return float(loss_arr), grads
+        total = sum(int(idx.shape[0]) for idx in group)
+        loss, summed = 0.0, {}
+        for idx in group:
+            w = int(idx.shape[0]) / total
+            loss_arr, grads = model.loss_and_grad(params, xp.take(self.X_tr, idx, axis=0),
+                                                  xp.take(self.y_tr, idx, axis=0))
+            loss += w * float(loss_arr)
+            for k, gk in grads.items():
+                if gk is None:
+                    summed.setdefault(k, None)
+                elif summed.get(k) is None:
+                    summed[k] = w * gk
+                else:
+                    summed[k] = summed[k] + w * gk
+        return loss, summed
+
+    def batch_blew_up(self, loss: float, gnorm: float) -> str:
+        """'' when the batch is fine, else why the run diverged (checked before the update)."""
+        hist, factor = self.hist, self.opts.diverge_factor
+        if hist.steps == 0:
+            self.threshold = factor * max(abs(loss), 1.0)
+        if math.isfinite(loss) and math.isfinite(gnorm) and not loss > self.threshold:
+            return ""
+        if math.isfinite(loss) and loss > self.threshold:
+            what = f"the loss {loss:.4g} exceeds {factor:.0e} x the initial loss {hist.loss[0]:.4g}"
+        elif math.isfinite(loss):
+            what = "the gradient is not finite"
+        else:
+            what = "the loss is not finite"
+        return (f"diverged at step {hist.steps} (epoch {hist.epochs}): {what}; "
+                f"lr={self._lr():g} is probably too large, try a smaller one")
+
+    def record_step(self, loss: float, gnorm: float) -> None:
+        self.hist.loss.append(loss)
+        self.hist.lr.append(self._lr())
+        self.hist.grad_norm.append(gnorm)
+
+    def clip(self, grads: dict[str, Any]) -> dict[str, Any]:
+        """Clamp each element to ``±clip_value``, then rescale to norm ``clip_norm``."""
+        if self.opts.clip_value is not None:
+            grads = clip_grad_value(grads, self.opts.clip_value)
+        if self.opts.clip_norm is not None:
+            grads, _ = clip_grad_norm(grads, self.opts.clip_norm)
+        return grads
+
+    def step_schedule(self, interval: str) -> None:
+        """Step the schedule if it is stepped at this ``interval`` ("step" or "epoch")."""
+        o = self.opts
+        if o.scheduler is None or o.scheduler_interval != interval:
+            return
+        if o.needs_metric:
+            o.scheduler.step(self.monitored()[-1])
+        else:
+            o.scheduler.step()
+
+    def callback_says_stop(self, loss: float) -> bool:
+        cb = self.opts.callback
+        return cb is not None and bool(cb(self.hist.steps, loss, self.params, self.hist))
+
+    def _lr(self) -> float:
+        return float(getattr(self.optimizer, "lr", math.nan))
+
+    # -------------------------------------------------------------- evaluation
+    def measure(self, X: Any, y: Any) -> tuple[float, float | None]:
         """Loss and accuracy of the whole split, from one forward pass when the model can."""
-        if fused:
-            loss_arr, acc_arr = model.loss_and_accuracy(params, X, y)
-            return float(loss_arr), (float(acc_arr) if has_acc and acc_arr is not None else None)
-        acc = float(model.accuracy(params, X, y)) if has_acc else None
-        return float(model.loss(params, X, y)), acc
+        if self.fused:
+            loss_arr, acc_arr = self.model.loss_and_accuracy(self.params, X, y)
+            return float(loss_arr), (float(acc_arr) if self.has_acc and acc_arr is not None
+                                     else None)
+        acc = float(self.model.accuracy(self.params, X, y)) if self.has_acc else None
+        return float(self.model.loss(self.params, X, y)), acc
 
-    def evaluate() -> None:
+    def evaluate(self) -> None:
+        """Append the losses (and accuracies) of both splits to the history."""
+        hist = self.hist
         hist.epoch_steps.append(hist.steps)
-        hist.time.append(elapsed)
-        loss, acc = measure(X_tr, y_tr)
-        hist.train_loss.append(loss)
-        if acc is not None:
-            hist.train_acc.append(acc)
-        if X_va is not None:
-            loss, acc = measure(X_va, y_va)
-            hist.val_loss.append(loss)
+        hist.time.append(self.elapsed)
+        for X, y, losses, accs in ((self.X_tr, self.y_tr, hist.train_loss, hist.train_acc),
+                                   (self.X_va, self.y_va, hist.val_loss, hist.val_acc)):
+            if X is None:
+                continue
+            loss, acc = self.measure(X, y)
+            losses.append(loss)
             if acc is not None:
-                hist.val_acc.append(acc)
-        if early_stopping is not None:  # track the best evaluation of the monitored loss
-            monitored = (hist.val_loss if X_va is not None else hist.train_loss)[-1]
-            if math.isfinite(monitored) and monitored < best["loss"] - float(min_delta):
-                best.update(loss=monitored, wait=0,
-                            params={k: xp.asarray(p, copy=True) for k, p in params.items()})
-                hist.best_epoch, hist.best_loss = len(hist.train_loss) - 1, monitored
-            else:
-                best["wait"] += 1
-        if verbose:
-            line = f"epoch {hist.epochs:3d}  step {hist.steps:5d}  train loss {hist.train_loss[-1]:.4f}"
-            if hist.val_loss:
-                line += f"  val loss {hist.val_loss[-1]:.4f}"
-            if hist.val_acc:
-                line += f"  val acc {hist.val_acc[-1]:.4f}"
-            print(line)
+                accs.append(acc)
+        if self.opts.early_stopping is not None:
+            self._track_best()
+        if self.opts.verbose:
+            self._print_progress()
 
-    def finish(reason: str, message: str) -> History:
+    def monitored(self) -> list[float]:
+        """The loss early stopping and a plateau schedule watch: validation, else training."""
+        return self.hist.val_loss if self.X_va is not None else self.hist.train_loss
+
+    def _track_best(self) -> None:
+        loss = self.monitored()[-1]
+        if math.isfinite(loss) and loss < self.best_loss - self.opts.min_delta:
+            self.best_loss, self.wait = loss, 0
+            self.best_params = {k: self.xp.asarray(p, copy=True) for k, p in self.params.items()}
+            self.hist.best_epoch, self.hist.best_loss = len(self.hist.train_loss) - 1, loss
+        else:
+            self.wait += 1
+
+    def _print_progress(self) -> None:
+        h = self.hist
+        line = f"epoch {h.epochs:3d}  step {h.steps:5d}  train loss {h.train_loss[-1]:.4f}"
+        if h.val_loss:
+            line += f"  val loss {h.val_loss[-1]:.4f}"
+        if h.val_acc:
+            line += f"  val acc {h.val_acc[-1]:.4f}"
+        print(line)
+
+    def evaluation_blew_up(self, when: str) -> str:
+        """'' when the last evaluation's training loss is fine, else what went wrong."""
+        hist, factor = self.hist, self.opts.diverge_factor
+        loss, first = hist.train_loss[-1], hist.train_loss[0]
+        if not math.isfinite(loss):
+            what = f"the training loss {when} is not finite ({loss})"
+        elif loss > factor * max(abs(first), 1.0):
+            what = (f"the training loss {when}, {loss:.4g}, exceeds "
+                    f"{factor:.0e} x the loss at initialisation {first:.4g}")
+        else:
+            return ""
+        return (f"diverged at step {hist.steps} (epoch {hist.epochs}): {what}; "
+                f"lr={self._lr():g} is probably too large, try a smaller one")
+
+    # -------------------------------------------------------------- stopping
+    def out_of_patience(self) -> bool:
+        return self.opts.early_stopping is not None and self.wait >= self.opts.early_stopping
+
+    def early_stopped(self) -> tuple[str, str]:
+        """Early stopping's verdict: ``"early_stopping"``, or ``"diverged"`` when the training
+        loss rose above ``EARLY_STOP_RISE * max(|L(θ0)|, 1)`` (the steps made it worse)."""
+        hist = self.hist
+        which = "validation" if self.X_va is not None else "training"
+        patience = (f"the {which} loss has not improved for {self.opts.early_stopping} "
+                    "epoch(s)")
+        loss, first = hist.train_loss[-1], hist.train_loss[0]
+        if loss > EARLY_STOP_RISE * max(abs(first), 1.0):
+            return "diverged", (
+                f"diverged at step {hist.steps} (epoch {hist.epochs}): the training loss after "
+                f"epoch {hist.epochs}, {loss:.4g}, rose above {EARLY_STOP_RISE:g} x the loss at "
+                f"initialisation {first:.4g} and early stopping fired ({patience}); "
+                f"lr={self._lr():g} is probably too large, try a smaller one")
+        best = (f", best at epoch {hist.best_epoch} ({hist.best_loss:.4g})"
+                if hist.best_epoch is not None else "")
+        return "early_stopping", f"early stopping after epoch {hist.epochs}: {patience}{best}"
+
+    def stopped_mid_epoch(self, reason: str) -> tuple[str, str]:
+        """Stop mid-epoch (``"max_steps"`` or ``"callback"``): evaluate where training got."""
+        self.stop_clock()
+        hist = self.hist
+        message = (f"stopped after max_steps={self.opts.max_steps} steps" if reason == "max_steps"
+                   else f"stopped by the callback at step {hist.steps}")
+        if hist.epoch_steps[-1] != hist.steps:
+            self.evaluate()
+            blew_up = self.evaluation_blew_up(f"after step {hist.steps}")
+            if blew_up:
+                return "diverged", blew_up
+        return reason, message
+
+    def finish(self, reason: str, message: str) -> History:
+        """Record why training stopped, restore the best parameters, report a divergence."""
+        self.stop_clock()
+        hist, o = self.hist, self.opts
         hist.stop_reason, hist.message = reason, message
-        if (early_stopping is not None and restore_best and best["params"] is not None
+        if (o.early_stopping is not None and o.restore_best and self.best_params is not None
                 and hist.best_epoch != len(hist.train_loss) - 1):
-            for k, p in best["params"].items():
-                params[k][...] = p
+            for k, p in self.best_params.items():
+                self.params[k][...] = p
             hist.message += (f"; restored the parameters of evaluation {hist.best_epoch} "
                              f"(monitored loss {hist.best_loss:.4g})")
         if reason == "diverged":
             hist.diverged = True
-            if on_diverge == "warn":
+            if o.on_diverge == "warn":
                 warnings.warn(hist.message, DivergenceWarning, stacklevel=3)
-            elif on_diverge == "raise":
+            elif o.on_diverge == "raise":
                 raise FloatingPointError(hist.message)
         return hist
-
-    def evaluation_blew_up(when: str) -> str:
-        """'' when the last evaluation's training loss is fine, else what went wrong."""
-        loss, first = hist.train_loss[-1], hist.train_loss[0]
-        limit = float(diverge_factor) * max(abs(first), 1.0)
-        lr_now = float(getattr(optimizer, "lr", math.nan))
-        if not math.isfinite(loss):
-            what = f"the training loss {when} is not finite ({loss})"
-        elif loss > limit:
-            what = (f"the training loss {when}, {loss:.4g}, exceeds "
-                    f"{float(diverge_factor):.0e} x the loss at initialisation {first:.4g}")
-        else:
-            return ""
-        return (f"diverged at step {hist.steps} (epoch {hist.epochs}): {what}; "
-                f"lr={lr_now:g} is probably too large, try a smaller one")
-
-    def stop(reason: str, message: str) -> History:
-        if reason in ("max_steps", "callback") and hist.epoch_steps[-1] != hist.steps:
-            evaluate()
-            blew_up = evaluation_blew_up(f"after step {hist.steps}")
-            if blew_up:
-                return finish("diverged", blew_up)
-        return finish(reason, message)
-
-    def combined_loss_and_grad(group: list[Any]) -> tuple[float, dict[str, Any]]:
-        """Loss and gradient of the union of the mini-batches in ``group`` (accumulation)."""
-        if len(group) == 1:
-            idx = group[0]
-            if idx is None:
-                loss_arr, grads = model.loss_and_grad(params, X_tr, y_tr)
-            else:
-                loss_arr, grads = model.loss_and_grad(params, xp.take(X_tr, idx, axis=0),
-                                                      xp.take(y_tr, idx, axis=0))
-            return float(loss_arr), grads
-        total = sum(int(idx.shape[0]) for idx in group)
-        loss, acc_grads = 0.0, {}
-        for idx in group:
-            w = int(idx.shape[0]) / total
-            loss_arr, grads = model.loss_and_grad(params, xp.take(X_tr, idx, axis=0),
-                                                  xp.take(y_tr, idx, axis=0))
-            loss += w * float(loss_arr)
-            for k, gk in grads.items():
-                if gk is None:
-                    acc_grads.setdefault(k, None)
-                elif acc_grads.get(k) is None:
-                    acc_grads[k] = w * gk
-                else:
-                    acc_grads[k] = acc_grads[k] + w * gk
-        return loss, acc_grads
-
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        evaluate()
-        threshold = math.inf
-        for epoch in range(epochs):
-            if max_steps is not None and hist.steps >= max_steps:
-                return stop("max_steps", f"stopped after max_steps={max_steps} steps")
-            t0 = time.perf_counter()
-            if batch_size is None or (batch_size >= n and not shuffle):
-                batches: list[Any] = [None]
-            else:
-                order = g.permutation(n) if shuffle else np.arange(n)
-                order_dev = xp.asarray(order)
-                batches = [order_dev[i:min(i + batch_size, n)] for i in range(0, n, batch_size)]
-            groups = [batches[i:i + accumulate] for i in range(0, len(batches), accumulate)]
-            for group in groups:
-                if max_steps is not None and hist.steps >= max_steps:
-                    elapsed += time.perf_counter() - t0
-                    return stop("max_steps", f"stopped after max_steps={max_steps} steps")
-                lr = float(getattr(optimizer, "lr", math.nan))
-                loss, grads = combined_loss_and_grad(group)
-                gnorm = global_norm(grads)
-                if hist.steps == 0:
-                    threshold = float(diverge_factor) * max(abs(loss), 1.0)
-                if not (math.isfinite(loss) and math.isfinite(gnorm)) or loss > threshold:
-                    elapsed += time.perf_counter() - t0
-                    hist.epochs = epoch
-                    what = ("the gradient is not finite" if math.isfinite(loss)
-                            else "the loss is not finite")
-                    if math.isfinite(loss) and loss > threshold:
-                        what = (f"the loss {loss:.4g} exceeds {float(diverge_factor):.0e} x "
-                                f"the initial loss {hist.loss[0]:.4g}")
-                    return finish("diverged", f"diverged at step {hist.steps} (epoch {epoch}): "
-                                  f"{what}; lr={lr:g} is probably too large, try a smaller one")
-                hist.loss.append(loss)
-                hist.lr.append(lr)
-                hist.grad_norm.append(gnorm)
-                if clip_value is not None:
-                    grads = clip_grad_value(grads, clip_value)
-                if clip_norm is not None:
-                    grads, _ = clip_grad_norm(grads, clip_norm)
-                optimizer.step(grads)
-                hist.steps += 1
-                if scheduler is not None and scheduler_interval == "step":
-                    scheduler.step()
-                if callback is not None and callback(hist.steps, loss, params, hist):
-                    elapsed += time.perf_counter() - t0
-                    hist.epochs = epoch
-                    return stop("callback", f"stopped by the callback at step {hist.steps}")
-            elapsed += time.perf_counter() - t0
-            hist.epochs = epoch + 1
-            evaluate()
-            blew_up = evaluation_blew_up(f"after epoch {hist.epochs}")
-            if blew_up:
-                return finish("diverged", blew_up)
-            if early_stopping is not None and best["wait"] >= early_stopping:
-                return finish("early_stopping",
-                              f"early stopping after epoch {hist.epochs}: the "
-                              f"{'validation' if X_va is not None else 'training'} loss has not "
-                              f"improved for {early_stopping} epoch(s)"
-                              + (f", best at epoch {hist.best_epoch} ({hist.best_loss:.4g})"
-                                 if hist.best_epoch is not None else ""))
-            if scheduler is not None and scheduler_interval == "epoch":
-                if needs_metric:
-                    scheduler.step((hist.val_loss if X_va is not None else hist.train_loss)[-1])
-                else:
-                    scheduler.step()
-    return finish("completed", f"completed {hist.epochs} epoch(s), {hist.steps} step(s)")
 
 
 # ------------------------------------------------------------------------------ 2-D surfaces

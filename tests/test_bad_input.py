@@ -59,6 +59,13 @@ def set_lr_then_step():
     opt.step({"w": np.zeros(2)})
 
 
+def set_then_step(**flags):
+    opt = sgd(lr=0.1, momentum=0.9)
+    for k, v in flags.items():  # a flag changed between steps is checked at the next step
+        setattr(opt, k, v)
+    opt.step({"w": np.zeros(2)})
+
+
 def plot_fits(**kw):
     args = {"x": np.ones(3), "y": np.ones(3), "fits": {}} | kw
     return P.plot_line_fits(**args)
@@ -226,6 +233,14 @@ CASES = [
     ("sgd-nesterov-str", lambda: sgd(nesterov="yes", momentum=0.9), TypeError,
      ["nesterov", "True or False", "'yes'"]),
     ("sgd-maximize-str", lambda: sgd(maximize="no"), TypeError, ["maximize", "'no'"]),
+    ("adam-amsgrad-str", lambda: O.Adam({"w": np.zeros(2)}, amsgrad="yes"), TypeError,
+     ["amsgrad", "True or False", "str 'yes'"]),
+    ("rmsprop-centered-str", lambda: O.RMSprop({"w": np.zeros(2)}, centered="False"), TypeError,
+     ["centered", "True or False", "'False'"]),
+    ("adagrad-maximize-2", lambda: O.Adagrad({"w": np.zeros(2)}, maximize=2), TypeError,
+     ["maximize", "True or False", "int 2"]),
+    ("sgd-nesterov-set-later", lambda: set_then_step(nesterov="yes"), TypeError,
+     ["nesterov", "'yes'"]),
     ("sgd-params-int", lambda: O.SGD({"w": np.zeros(2, int)}), TypeError,
      ["params['w']", "floating", "int64"]),
     ("step-keys", lambda: step_with({"v": np.zeros(2)}), ValueError,
@@ -265,6 +280,25 @@ CASES = [
     ("train-y-length", lambda: train_lin(data=(X, Y_REG[:3])), ValueError,
      ["y_train", "4", "3"]),
     ("train-data", lambda: train_lin(data=X), TypeError, ["data", "Split", "ndarray"]),
+    ("train-seed-negative", lambda: train_lin(seed=-1), ValueError, ["seed", "[0, inf]", "-1"]),
+    ("train-seed-float", lambda: train_lin(seed=1.5), TypeError, ["seed", "int", "1.5"]),
+    ("train-seed-str", lambda: train_lin(seed="0"), TypeError, ["seed", "int", "'0'"]),
+    ("train-shuffle-str", lambda: train_lin(shuffle="no", batch_size=2), TypeError,
+     ["shuffle", "True or False", "'no'"]),
+    ("train-verbose-str", lambda: train_lin(verbose="yes"), TypeError,
+     ["verbose", "True or False", "'yes'"]),
+    ("train-restore_best-none", lambda: train_lin(early_stopping=2, restore_best=None),
+     TypeError, ["restore_best", "True or False", "None"]),
+    ("batches-shuffle-str", lambda: T.batch_indices(10, 2, shuffle="no"), TypeError,
+     ["shuffle", "'no'"]),
+    ("train-y_val-length", lambda: train_lin(data=D.Split(X, X, Y_REG, Y_REG[:3])), ValueError,
+     ["y_val", "X_val.shape[0] = 4", "3"]),
+    ("train-X_val-columns", lambda: train_lin(data=D.Split(X, np.ones((4, 3)), Y_REG, Y_REG)),
+     ValueError, ["X_val", "example shape of X_train", "(2,)", "(3,)"]),
+    ("train-X_val-none", lambda: train_lin(data=D.Split(X, None, Y_REG, Y_REG)), ValueError,
+     ["X_val", "y_val", "both", "X_val = None"]),
+    ("train-y_val-nan", lambda: train_lin(data=D.Split(X, X, Y_REG, Y_REG * np.nan)),
+     ValueError, ["y_val", "finite"]),
     ("surface-run-surface", lambda: T.run_on_surface(3, O.SGD, np.zeros(2), lr=0.1), TypeError,
      ["surface", "f(x)", "int"]),
     ("surface-run-optimizer", lambda: T.run_on_surface(F.Saddle(), 3, np.zeros(2)), TypeError,
@@ -284,6 +318,15 @@ CASES = [
      ["start['w']", "list"]),
     ("slice-loss-vector", lambda: LS.slice_1d(lambda p: p["w"], lin_params(), lin_params(), [0.0]),
      TypeError, ["loss_fn", "scalar", "(2,)"]),
+    ("direction-ignore_biases-str", lambda: LS.random_direction(lin_params(),
+                                                                ignore_biases="no"),
+     TypeError, ["ignore_biases", "True or False", "'no'"]),
+    ("slice-batched-str", lambda: LS.slice_1d(lambda p: 0.0, lin_params(), lin_params(), [0.0],
+                                              batched="yes"),
+     TypeError, ["batched", "True or False", "'yes'"]),
+    ("slice_2d-batched-str", lambda: LS.slice_2d(lambda p: 0.0, lin_params(), lin_params(),
+                                                 lin_params(), [0.0], [0.0], batched=1.0),
+     TypeError, ["batched", "True or False", "float 1.0"]),
     ("slice-loss-not-callable", lambda: LS.slice_1d(3, lin_params(), lin_params(), [0.0]),
      TypeError, ["loss_fn", "int"]),
     ("slice-alphas", lambda: LS.slice_2d(lambda p: 0.0, lin_params(), lin_params(),
@@ -379,6 +422,14 @@ CASES = [
     ("examples_seen", lambda: W.examples_seen([1], 10, 0), ValueError, ["batch_size", "0"]),
     ("minibatch-n_points", lambda: W.minibatch_dashboard(n_points=0), ValueError,
      ["n_points", "0"]),
+    ("momentum_rate-nan", lambda: W.momentum_rate([np.nan], 0.1, 0.5), ValueError,
+     ["eigenvalues", "finite"]),
+    ("momentum_rate-empty", lambda: W.momentum_rate([], 0.1, 0.5), ValueError,
+     ["eigenvalues", "empty", "(0,)"]),
+    ("momentum_rate-nesterov-str", lambda: W.momentum_rate([1.0], 0.1, 0.5, nesterov="no"),
+     TypeError, ["nesterov", "True or False", "'no'"]),
+    ("momentum-dashboard-nesterov-str", lambda: W.momentum_dashboard(nesterov="yes"),
+     TypeError, ["nesterov", "True or False", "'yes'"]),
 ]
 
 
@@ -414,6 +465,12 @@ def test_valid_edge_cases_still_work():
     # a regression model trains without accuracy (its accuracy() refuses to run)
     h = train_lin(epochs=2)
     assert h.stop_reason == "completed" and h.train_acc == [] and len(h.train_loss) == 3
+    # flags: NumPy booleans and 0/1 are booleans; seed=None and NumPy integer seeds work
+    assert train_lin(shuffle=np.False_, batch_size=2, epochs=1).steps == 2
+    assert train_lin(verbose=0, epochs=1).steps == 1
+    assert train_lin(seed=None, batch_size=2, epochs=1).steps == 2
+    assert train_lin(seed=np.int64(3), batch_size=2, epochs=1).steps == 2
+    assert O.SGD({"w": np.zeros(2)}, momentum=0.9, nesterov=1).nesterov is True
     # lists are accepted as data; integer x0 as a start point
     assert train_lin(data=(X.tolist(), Y_REG.tolist()), epochs=1).steps == 1
     run = T.run_on_surface(F.Quadratic(), O.SGD, [1, 1], steps=2, lr=0.1)

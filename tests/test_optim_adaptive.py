@@ -466,7 +466,8 @@ BAD = [
     (Adam, {"betas": (1.0, 0.999)}, ValueError, r"betas\[0\] \(beta1\) must be in \[0.0, 1.0\)"),
     (Adam, {"betas": (0.9, -0.1)}, ValueError, r"betas\[1\] \(beta2\) must be in"),
     (Adam, {"betas": (0.9, "x")}, TypeError, r"betas\[1\] \(beta2\) must be a number"),
-    (Adam, {"amsgrad": 1}, TypeError, "amsgrad must be True or False, received 1"),
+    (Adam, {"amsgrad": 2}, TypeError, "amsgrad must be True or False, received int 2"),
+    (Adam, {"amsgrad": "no"}, TypeError, "amsgrad must be True or False, received str 'no'"),
     (AdamW, {"maximize": "yes"}, TypeError, "maximize must be True or False"),
     (AdamW, {"weight_decay": float("nan")}, ValueError, "weight_decay"),
     (RMSprop, {"alpha": 1.5}, ValueError, r"alpha must be in \[0.0, 1.0\], received 1.5"),
@@ -478,8 +479,18 @@ BAD = [
     (Adagrad, {"initial_accumulator_value": -1.0}, ValueError, "initial_accumulator_value"),
     (Adagrad, {"eps": -1.0}, ValueError, "eps must be in"),
     (Adagrad, {"lr": "0.1"}, TypeError, "lr must be a number"),
-    (SGD, {"maximize": 0}, TypeError, "maximize must be True or False"),
+    (SGD, {"maximize": 0.0}, TypeError, "maximize must be True or False, received float"),
+    (SGD, {"nesterov": "yes", "momentum": 0.9}, TypeError, "nesterov must be True or False"),
 ]
+
+
+@pytest.mark.parametrize(("cls", "flag"), [(Adam, "amsgrad"), (RMSprop, "centered"),
+                                           (SGD, "nesterov")])
+def test_flags_accept_numpy_bools_and_0_1_as_torch_does(cls, flag):
+    extra = {"momentum": 0.9} if cls is SGD else {}
+    for value, expected in ((np.True_, True), (1, True), (0, False), (np.False_, False)):
+        opt = cls({"w": np.zeros(2)}, **{flag: value}, **extra)
+        assert getattr(opt, flag) is expected  # stored as a plain bool
 
 
 @pytest.mark.parametrize("cls,kw,exc,match", BAD, ids=lambda v: str(v) if not isinstance(v, type)
@@ -524,6 +535,67 @@ def test_matches_torch_60_steps(xp, case):
             np.testing.assert_allclose(np.asarray(to_numpy(opt.state[k][key])),
                                        val.numpy() if hasattr(val, "numpy") else val,
                                        rtol=1e-10, atol=1e-14, err_msg=key)
+
+
+SWITCHED_ON = [("Adam", {"lr": 0.05}, "amsgrad", True),
+               ("AdamW", {"lr": 0.05, "weight_decay": 0.1}, "amsgrad", True),
+               ("RMSprop", {"lr": 0.01}, "centered", True),
+               ("RMSprop", {"lr": 0.005}, "momentum", 0.9)]
+
+
+@pytest.mark.parametrize("case", SWITCHED_ON, ids=lambda c: f"{c[0]}-{c[2]}")
+def test_switching_a_state_option_on_after_steps_matches_torch(xp, case):
+    # torch.optim creates a parameter's state once, at its first step, for the options set
+    # then; switched on later, torch 2.x stops with a KeyError on the missing buffer. edulib
+    # creates that buffer at its switch-on value, zeros, the state torch gives a fresh
+    # parameter: torch given that same buffer must then follow the same trajectory.
+    torch = pytest.importorskip("torch")
+    name, cfg, option, value = case
+    params = {"W": xp.asarray(W0.copy()), "b": xp.asarray(B0.copy())}
+    opt = OPTIMIZERS[name](params, **cfg)
+    tparams = [torch.tensor(W0.copy()), torch.tensor(B0.copy())]
+    topt = getattr(torch.optim, name)(tparams, **cfg, foreach=False)
+    missing = {"amsgrad": "max_exp_avg_sq", "centered": "grad_avg",
+               "momentum": "momentum_buffer"}[option]
+    for t in range(40):
+        if t == 10:
+            setattr(opt, option, value)
+            topt.param_groups[0][option] = value
+        gW, gb = grad_fn(tparams[0].numpy(), tparams[1].numpy(), t)
+        tparams[0].grad, tparams[1].grad = torch.tensor(gW), torch.tensor(gb)
+        opt.step({"W": xp.asarray(gW), "b": xp.asarray(gb)})
+        try:
+            topt.step()
+        except KeyError as exc:  # torch's own behaviour: no buffer for the new option
+            assert t == 10 and exc.args == (missing,)
+            for tp in tparams:
+                topt.state[tp][missing] = torch.zeros_like(tp)
+            topt.step()
+        for k, tp in zip(("W", "b"), tparams, strict=True):
+            np.testing.assert_allclose(to_numpy(params[k]), tp.numpy(), rtol=1e-10, atol=1e-13,
+                                       err_msg=f"step {t + 1}, {k}")
+    for k, tp in zip(("W", "b"), tparams, strict=True):
+        assert set(opt.state[k]) == set(topt.state[tp])
+        np.testing.assert_allclose(to_numpy(opt.state[k][missing]),
+                                   topt.state[tp][missing].numpy(), rtol=1e-10, atol=1e-14)
+    assert np.abs(to_numpy(opt.state["W"][missing])).max() > 0  # the new buffer did work
+
+
+def test_amsgrad_switched_on_starts_its_maximum_at_the_current_step():
+    # the first AMSGrad step after the switch is a plain Adam step (max(0, v_t) = v_t); the
+    # maximum then holds while v decays: the same as a run with amsgrad on from that step
+    p = {"w": np.zeros(1)}
+    opt = Adam(p, lr=0.1, betas=(0.9, 0.9))
+    for g in (1.0, 1.0):
+        opt.step({"w": np.array([g])})
+    opt.amsgrad = True
+    opt.step({"w": np.array([10.0])})
+    v_spike = float(opt.state["w"]["exp_avg_sq"][0])
+    assert float(opt.state["w"]["max_exp_avg_sq"][0]) == v_spike
+    for _ in range(5):
+        opt.step({"w": np.array([0.1])})
+    assert float(opt.state["w"]["max_exp_avg_sq"][0]) == v_spike
+    assert float(opt.state["w"]["exp_avg_sq"][0]) < v_spike / 1.5
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad"])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import math
+import textwrap
 import warnings
 
 import numpy as np
 import pytest
 
+from edulib import train as train_module
 from edulib.backend import array_namespace, to_numpy
 from edulib.data import Split
 from edulib.optim import SGD
@@ -295,6 +299,47 @@ def test_train_argument_errors():
         train(LeastSquares(), params, opt, (X, y[:5]))
     with pytest.raises(ValueError, match="on_diverge"):
         train(LeastSquares(), params, opt, (X, y), on_diverge="ignore")
+
+
+def test_seed_and_validation_errors_name_the_right_argument():
+    X, y = _problem(n=10)
+    params = {"w": np.zeros(3)}
+    opt = SGD(params, lr=0.1)
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, inf\], received -1"):
+        train(LeastSquares(), params, opt, (X, y), seed=-1, batch_size=2)
+    with pytest.raises(ValueError, match=r"y_val must have X_val.shape\[0\] = 10 entries, "
+                                         r"received 7"):
+        train(LeastSquares(), params, opt, Split(X, X, y, y[:7]))
+    with pytest.raises(ValueError, match=r"X_val must have the example shape of X_train \(3,\)"):
+        train(LeastSquares(), params, opt, Split(X, X[:, :2], y, y))
+    assert params["w"].tolist() == [0.0, 0.0, 0.0] and opt.steps == 0  # nothing ran
+
+
+def _function_lines(fn):
+    """Lines of ``fn``'s body after its docstring, and the names of functions defined inside."""
+    node = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    body = node.body[1:] if ast.get_docstring(node) else node.body
+    nested = [n.name for b in body for n in ast.walk(b)
+              if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return body[-1].end_lineno - body[0].lineno + 1, nested
+
+
+def test_train_shows_the_whole_loop_on_one_screen():
+    # the loop (batch -> loss_and_grad -> clip -> step -> schedule -> evaluate -> stop?) is in
+    # train itself; each trick is a small named method of the run beside it, no closures
+    n_lines, nested = _function_lines(train)
+    assert n_lines <= 45 and nested == []
+    source = inspect.getsource(train)
+    code = source[source.index('"""', source.index('"""') + 3):]  # after the docstring
+    at = 0
+    for call in ("run.evaluate()", "run.batch_groups()", "run.loss_and_grad(group)",
+                 "optimizer.step(run.clip(grads))", 'run.step_schedule("step")',
+                 "run.evaluate()", "run.out_of_patience()", 'run.step_schedule("epoch")'):
+        at = code.index(call, at) + len(call)  # each call after the one before it
+    for name, member in vars(train_module._Run).items():
+        if inspect.isfunction(member):
+            n_lines, nested = _function_lines(member)
+            assert n_lines <= 30 and nested == [], name
 
 
 def test_softmax_regression_on_digits_integration():

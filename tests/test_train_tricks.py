@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edulib import models, schedules
+from edulib import train as T
 from edulib.backend import to_numpy
 from edulib.data import Split, digits
 from edulib.optim import SGD
@@ -255,6 +256,33 @@ def test_early_stopping_restores_when_stopped_by_max_steps():
     assert hist.stop_reason == "max_steps" and hist.best_epoch == 3
     split = _digits_small()
     assert float(model.loss(params, split.X_val, split.y_val)) == hist.val_loss[3]
+
+
+def test_early_stopping_after_the_loss_rose_above_its_start_is_a_divergence():
+    # full-batch GD at 1.2 x the edge 2/lambda_max: the loss grows every epoch (x1.04 after
+    # epoch 1, x1.95 after epoch 2). Without validation data the training loss is monitored:
+    # patience 1 stops at x1.04 (early stopping), patience 2 at x1.95, above EARLY_STOP_RISE
+    X, y = _problem(40)
+    A = np.column_stack([X, np.ones(len(X))])
+    edge = 2 / np.linalg.eigvalsh(2 * A.T @ A / len(X))[-1]
+    model = models.LinearRegression(3)
+    runs = {}
+    for patience in (1, 2):
+        params = model.init_params(seed=0)
+        runs[patience] = train(model, params, SGD(params, lr=1.2 * edge), (X, y), epochs=10,
+                               early_stopping=patience, on_diverge="stop")
+        np.testing.assert_array_equal(params["w"], model.init_params(seed=0)["w"])  # restored
+    first = runs[1].train_loss[0]
+    assert first > 1 and T.EARLY_STOP_RISE == 1.5
+    assert 1.0 < runs[1].train_loss[-1] / first < 1.1 and runs[2].train_loss[-1] / first > 1.9
+    assert runs[1].stop_reason == "early_stopping" and not runs[1].diverged
+    assert runs[2].stop_reason == "diverged" and runs[2].diverged and runs[2].epochs == 2
+    assert ("rose above 1.5 x the loss at initialisation" in runs[2].message
+            and "the training loss has not improved for 2 epoch(s)" in runs[2].message)
+    params = model.init_params(seed=0)
+    with pytest.raises(FloatingPointError, match="early stopping fired"):
+        train(model, params, SGD(params, lr=1.2 * edge), (X, y), epochs=10, early_stopping=2,
+              on_diverge="raise")
 
 
 # ------------------------------------------------------------------------------ issue 9

@@ -9,6 +9,7 @@ import math
 import statistics
 import struct
 import time
+import warnings
 
 import ipywidgets
 import numpy as np
@@ -58,6 +59,44 @@ def test_momentum_rate_is_the_spectral_radius(lr, mu, nesterov):
         _companion_radius(lam, lr, mu, nesterov), rel=1e-9)
     if mu == 0.0:  # plain GD
         assert momentum_rate(lam, lr, 0.0) == pytest.approx(np.abs(1 - lr * lam).max())
+
+
+@pytest.mark.parametrize(("eigenvalues", "kw", "exc", "words"), [
+    ([np.nan], {}, ValueError, ["eigenvalues", "finite", "1 non-finite", "(1,)"]),
+    ([1.0, np.inf], {}, ValueError, ["eigenvalues", "finite"]),
+    ([], {}, ValueError, ["eigenvalues", "not be empty", "(0,)"]),
+    (np.eye(2), {}, ValueError, ["eigenvalues", "1-D", "(2, 2)"]),
+    ("1.0", {}, TypeError, ["eigenvalues", "str"]),
+    ([1j], {}, TypeError, ["eigenvalues", "real", "complex128"]),
+    ([1.0], {"lr": -0.1}, ValueError, ["lr", "-0.1"]),
+    ([1.0], {"lr": math.nan}, ValueError, ["lr", "nan"]),
+    ([1.0], {"momentum": -0.5}, ValueError, ["momentum", "-0.5"]),
+    ([1.0], {"momentum": math.inf}, ValueError, ["momentum", "inf"]),
+    ([1.0], {"nesterov": "yes"}, TypeError, ["nesterov", "True or False", "'yes'"]),
+    ([1.0], {"nesterov": None}, TypeError, ["nesterov", "None"]),
+])
+def test_momentum_rate_refuses_bad_input_by_name(eigenvalues, kw, exc, words):
+    args = {"lr": 0.1, "momentum": 0.5} | kw
+    with warnings.catch_warnings(), pytest.raises(exc) as info:
+        warnings.simplefilter("error")  # a clear error, not a NumPy warning on the way
+        momentum_rate(eigenvalues, **args)
+    for w in words:
+        assert w in str(info.value), f"{w!r} missing from: {info.value}"
+
+
+def test_momentum_rate_takes_a_number_numpy_flags_and_negative_curvature():
+    assert momentum_rate(4.0, 0.1, 0.5) == momentum_rate([4.0], 0.1, 0.5)
+    assert momentum_rate([4.0], 0.1, 0.5, np.True_) == momentum_rate([4.0], 0.1, 0.5, True)
+    assert momentum_rate([4.0], 0.1, 0.5, 0) == momentum_rate([4.0], 0.1, 0.5, False)
+    # a negative eigenvalue (a saddle direction) is valid input: the iterates grow there
+    assert momentum_rate([-1.0, 4.0], 0.1, 0.5) == pytest.approx(
+        _companion_radius(-1.0, 0.1, 0.5, False)) and momentum_rate([-1.0], 0.1, 0.5) > 1
+    # the heavy ball's roots multiply to mu: mu >= 1 never converges (Nesterov's can, per
+    # eigenvalue: their product is mu (1 - lr lambda))
+    for mu in (1.0, 1.5, 3.0):
+        for lam in ([0.01], [1.0], [5.0], [0.01, 5.0]):
+            assert momentum_rate(lam, 0.1, mu) >= 1 - 1e-12
+    assert momentum_rate([5.0], 0.1, 1.0, nesterov=True) < 1
 
 
 def test_momentum_rate_matches_the_iteration_on_a_quadratic():
@@ -212,7 +251,7 @@ def test_torch_sgd_draws_the_same_path(mdash):
 def test_bad_arguments_name_themselves():
     with pytest.raises(ValueError, match=r"momentum.*1\.5"):
         momentum_dashboard(momentum=1.5)
-    with pytest.raises(ValueError, match=r"nesterov.*'yes'"):
+    with pytest.raises(TypeError, match=r"nesterov must be True or False, received str 'yes'"):
         momentum_dashboard(nesterov="yes")
     with pytest.raises(ValueError, match=r"lr must lie in lr_range.*5\.0"):
         momentum_dashboard(lr=5.0)

@@ -53,11 +53,22 @@ def momentum_rate(eigenvalues: Any, lr: float, momentum: float, nesterov: bool =
     \mu` (heavy ball) or :math:`z^2 - (1+\mu)(1-\eta\lambda)z + \mu(1-\eta\lambda)`
     (Nesterov), over the eigenvalues :math:`\lambda`. The error of the iterates shrinks like
     :math:`\rho^k` (grows when :math:`\rho > 1`); :math:`\mu = 0` gives GD's
-    :math:`\max_\lambda |1-\eta\lambda|`."""
-    lam = np.atleast_1d(np.asarray(eigenvalues, dtype=np.float64))
+    :math:`\max_\lambda |1-\eta\lambda|`.
+
+    ``eigenvalues``: a number or a non-empty 1-D array of finite reals (negative ones, directions
+    of negative curvature, give :math:`\rho > 1`); ``lr`` :math:`\eta \ge 0`; ``momentum``
+    :math:`\mu \ge 0` (the heavy ball's two roots multiply to :math:`\mu`, so
+    :math:`\mu \ge 1` gives :math:`\rho \ge 1`); ``nesterov`` True or False."""
+    lam = chk.as_float_array(np, eigenvalues, "eigenvalues", dtype=np.float64)
+    if lam.ndim > 1:
+        raise ValueError(f"eigenvalues must be a number or a 1-D array, received shape "
+                         f"{lam.shape}")
+    lam = np.atleast_1d(lam)
+    chk.check_nonempty(lam, "eigenvalues")
+    chk.check_finite(np, lam, "eigenvalues")
     eta = chk.check_number(lr, "lr", low=0.0)
     mu = chk.check_number(momentum, "momentum", low=0.0)
-    if nesterov:
+    if chk.check_bool(nesterov, "nesterov"):
         b, c = (1.0 + mu) * (1.0 - eta * lam), mu * (1.0 - eta * lam)
     else:
         b, c = 1.0 + mu - eta * lam, np.full_like(lam, mu)
@@ -150,6 +161,7 @@ def momentum_dashboard(surface: Any = "quadratic", *, lr: float | None = None,
     """
     max_steps = chk.check_int(max_steps, "max_steps", low=1)
     chk.check_number(tol, "tol", low=0.0, low_open=True, high=1.0)
+    nesterov = chk.check_bool(nesterov, "nesterov")
     pick = surface if not isinstance(surface, str) else SURFACES.get(surface, surface)
     surfaces, first = surface_choice(pick)
     offered = {k: v for k, v in surfaces.items() if k in (first, "quadratic", "rosenbrock")}
