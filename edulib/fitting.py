@@ -14,6 +14,14 @@ Two deterministic, full-batch schemes (chosen with ``method``):
     :math:`y`). Because :math:`\psi(r)/r` is non-increasing in :math:`|r|` for these losses, each
     step is a majorize-minimize step: the loss never goes up.
 
+    IRLS stops when no parameter moves more than ``tol``. For MAE that is not yet a proof: its
+    minimiser interpolates :math:`k = d + 1` points (a vertex of a linear program), which IRLS
+    only approaches. So the fit ends with an exact vertex step: the line through the ``k``
+    points with the smallest residuals, kept when its optimality certificate holds (with
+    :math:`s_i = \operatorname{sign}(r_i)` off those points, the multipliers
+    :math:`u = -A_B^{-\top} \sum_{i \notin B} s_i a_i` of the ``k`` points satisfy
+    :math:`|u| \le 1`, i.e. 0 is a subgradient); ``converged`` for MAE means that certificate.
+
 ``"gd"`` -- full-batch (sub)gradient descent with the chain rule, for any loss:
 
     .. math:: g = \frac{\partial L}{\partial \hat y}\ (\texttt{loss.grad}),\quad
@@ -21,10 +29,14 @@ Two deterministic, full-batch schemes (chosen with ``method``):
               \theta_{t+1} = \theta_t - \eta_t \nabla_\theta L,\quad
               \eta_t = \frac{\eta}{\sqrt{1 + t/\tau}}
 
-    The decaying step makes it converge for non-smooth losses (MAE, hinge), where a constant
-    step would zig-zag around the kink forever; the best iterate seen is returned, and
-    ``converged`` says whether the last 10% of the steps improved it by at most 1e-6
-    (relative). The default :math:`\eta = 1/(\kappa\,\overline{\lVert (x_i, 1)\rVert^2})`, with
+    For the smooth losses (MSE, Huber, binary and softmax cross-entropy) the gradient vanishes
+    at the minimum, so the step stays constant (:math:`\tau = \infty` by default), the run
+    stops once :math:`\max_j |\partial L/\partial\theta_j| \le` ``gtol`` and ``converged``
+    says it did. For the others (MAE, hinge, focal) the decaying step (:math:`\tau = 100` by
+    default) makes it converge where a constant step would zig-zag around a kink forever; the
+    best iterate seen is returned, and ``converged`` says whether the last 10% of the steps
+    improved it by at most 1e-6 (relative): the gradient of a kinked loss need not vanish.
+    The default :math:`\eta = 1/(\kappa\,\overline{\lVert (x_i, 1)\rVert^2})`, with
     :math:`\kappa` a bound on the loss's curvature (2 for MSE, 1 for Huber, 1/4 for BCE, 1/2 for
     softmax cross-entropy, 1 otherwise), is at most :math:`1/\lambda_{\max}` of the Hessian of
     the mean loss: a safe step.
@@ -124,8 +136,9 @@ def fit_linear(
     method: str = "auto",
     n_steps: int | None = None,
     lr: float | None = None,
-    tau: float = 100.0,
+    tau: float | None = None,
     tol: float = 1e-10,
+    gtol: float = 1e-9,
     eps: float = 1e-7,
     init: tuple[Any, Any] | None = None,
     n_classes: int | None = None,
@@ -142,8 +155,11 @@ def fit_linear(
             module docstring for both schemes.
         n_steps: maximum iterations (default 100 for IRLS, 3000 for GD).
         lr: GD base step :math:`\eta` (default: see the module docstring).
-        tau: GD decay time :math:`\tau` in :math:`\eta_t = \eta/\sqrt{1+t/\tau}`.
+        tau: GD decay time :math:`\tau` in :math:`\eta_t = \eta/\sqrt{1+t/\tau}` (default:
+            no decay for the smooth losses, 100 for the others).
         tol: IRLS stops when no parameter moves more than ``tol * (1 + max|theta|)``.
+        gtol: GD on a smooth loss stops, converged, when every gradient entry is at most
+            ``gtol`` in absolute value.
         eps: IRLS floor on :math:`|r_i|` relative to the scale of ``y`` (MAE weights ``1/|r|``).
         init: starting ``(w, b)`` (warm start); zeros by default.
         n_classes: number of classes C for softmax cross-entropy / multiclass hinge
@@ -187,8 +203,10 @@ def fit_linear(
     else:
         y = chk.as_float_array(xp, y, "y")
         chk.check_finite(xp, y, "y")
-    chk.check_number(tau, "tau", low=0.0, low_open=True)
+    if tau is not None:
+        chk.check_number(tau, "tau", low=0.0, low_open=True)
     chk.check_number(tol, "tol", low=0.0)
+    chk.check_number(gtol, "gtol", low=0.0)
     chk.check_number(eps, "eps", low=0.0, low_open=True)
     if n_steps is not None:
         n_steps = chk.check_int(n_steps, "n_steps", low=1)
@@ -229,8 +247,10 @@ def fit_linear(
     else:
         safe_lr = 1.0 / (_CURVATURE.get(loss.name, 1.0) * float(xp.mean(xp.sum(A * A, axis=1))))
         lr = safe_lr if lr is None else chk.check_number(lr, "lr", low=0.0, low_open=True)
+        smooth = loss.name in _CURVATURE
+        tau = (math.inf if smooth else 100.0) if tau is None else float(tau)
         theta, hist, n_iter, conv = _gd(xp, A, y, loss, theta, n_steps or 3000, lr, tau,
-                                        tol, loss_params, safe_lr)
+                                        gtol if smooth else None, loss_params, safe_lr)
     return LinearFit(w=theta[:d, ...], b=theta[d, ...], loss=hist[-1], n_iter=n_iter,
                      converged=conv, method=method, history=hist)
 
@@ -297,10 +317,51 @@ def _irls(xp, A, y, loss, theta, n_steps, tol, eps, params):
         if step <= tol * (1.0 + float(xp.max(xp.abs(theta)))):
             converged = True
             break
+    if loss.name == "mae":
+        theta, converged = _mae_vertex(xp, A, y, theta, hist)
     return theta, hist, it, converged
 
 
-def _gd(xp, A, y, loss, theta, n_steps, lr, tau, tol, params, safe_lr):
+def _mae_vertex(xp, A, y, theta, hist):
+    """Finish an MAE fit exactly: from the vertex through the ``k`` points nearest IRLS's
+    ``theta``, simplex pivots (Barrodale and Roberts' descent for least absolute deviations)
+    until the optimality certificate holds. A small combinatorial step, run in NumPy."""
+    A_, y_ = to_numpy(A), to_numpy(y)
+    n, k = A_.shape
+    B = list(np.argsort(np.abs(A_ @ to_numpy(theta) - y_))[:k])
+    for _ in range(10 * n):
+        A_B = A_[B]
+        if abs(np.linalg.det(A_B)) <= 1e-10 * np.prod(np.linalg.norm(A_B, axis=1)):
+            return theta, False                             # the k points fix no unique line
+        vertex = np.linalg.solve(A_B, y_[B])
+        r = A_ @ vertex - y_
+        r[B] = 0.0
+        u = -np.linalg.solve(A_B.T, A_.T @ np.sign(r))      # the multipliers of the k points
+        j = int(np.argmax(np.abs(u)))
+        if abs(u[j]) <= 1.0 + 1e-9:                         # 0 is a subgradient: optimal
+            hist.append(float(np.mean(np.abs(r))))
+            return xp.asarray(vertex, dtype=A.dtype), True
+        e = np.zeros(k)
+        e[j] = np.sign(u[j])
+        c = A_ @ np.linalg.solve(A_B, e)                    # residuals move as r + t c
+        slope = c @ np.sign(r) + np.abs(c[r == 0]).sum()    # < 0: the loss falls along t > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where((c != 0) & (r != 0), -r / c, -1.0)
+        for q in np.argsort(t):                             # the breakpoints t > 0 in order
+            if t[q] <= 0:
+                continue
+            slope += 2 * abs(c[q])
+            if slope >= 0:                                  # the minimum along the line
+                B[j] = int(q)
+                break
+        else:
+            return theta, False
+    return theta, False
+
+
+def _gd(xp, A, y, loss, theta, n_steps, lr, tau, gtol, params, safe_lr):
+    """Full-batch GD; ``gtol`` (smooth losses) stops at a small gradient, ``None`` runs all
+    ``n_steps`` and judges convergence by the best loss of the last 10% of them."""
     best, best_val = theta, math.inf
     hist: list[float] = []
     best_at_90 = math.inf
@@ -319,23 +380,24 @@ def _gd(xp, A, y, loss, theta, n_steps, lr, tau, tol, params, safe_lr):
                 f"{val:.4g}; lr={lr:g} is too large for this data (the default lr={safe_lr:.4g} "
                 "is safe: leave lr=None)"
             )
-        return val, g
+        with np.errstate(over="ignore", invalid="ignore"):
+            return val, A.T @ g                           # chain rule: dL/dtheta = A^T dL/dy_hat
 
-    for t in range(n_steps):
+    for t in range(n_steps + 1):
         if t == (9 * n_steps) // 10:
             best_at_90 = best_val
-        val, g = value_and_grad(t)
+        val, grad = value_and_grad(t)
         hist.append(val)
         if val < best_val:
             best, best_val = theta, val
-        with np.errstate(over="ignore", invalid="ignore"):
-            grad = A.T @ g  # chain rule: dL/dtheta = A^T dL/dy_hat
+        if gtol is not None and float(xp.max(xp.abs(grad))) <= gtol:
+            hist.append(val)
+            return theta, hist, t, True
+        if t < n_steps:
             theta = theta - (lr / math.sqrt(1.0 + t / tau)) * grad
-    val, _ = value_and_grad(n_steps)
-    hist.append(val)
-    if val < best_val:
-        best, best_val = theta, val
     hist.append(best_val)
+    if gtol is not None:                                  # out of steps before the gradient vanished
+        return best, hist, n_steps, False
     # converged: the last 10% of the steps improved the best loss by at most 1e-6 (relative)
     converged = best_at_90 - best_val <= 1e-6 * (1.0 + abs(best_val))
     return best, hist, n_steps, converged
