@@ -411,7 +411,7 @@ def test_apply_into_numpy_and_generic_paths_agree():
 # ------------------------------------------------------------------------------ interface
 def test_registry_and_exports():
     assert OPTIMIZERS == {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adam": Adam,
-                          "AdamW": AdamW}
+                          "AdamW": AdamW, "NAdam": optim.NAdam, "Adadelta": optim.Adadelta}
     for name, cls in OPTIMIZERS.items():
         assert issubclass(cls, Optimizer) and cls.__name__ == name and name in optim.__all__
         assert cls.__doc__ and ("math::" in cls.__doc__)

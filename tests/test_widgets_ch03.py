@@ -321,6 +321,28 @@ def test_every_optimizer_runs_in_gd_dashboard():
         assert dash.state["optimizer"] == name and name in dash.readout.value
 
 
+@pytest.mark.parametrize(("name", "slider", "value", "kwarg"),
+                         [("NAdam", "momentum_decay", 0.05, "momentum_decay"),
+                          ("Adadelta", "rho", 0.6, "rho"),
+                          ("RMSprop", "alpha", 0.9, "alpha")])
+def test_dropdown_offers_nadam_and_adadelta_with_their_own_slider(name, slider, value, kwarg):
+    dash = gd_dashboard(QUAD, lr=0.1, steps=40)
+    assert {"NAdam", "Adadelta"} <= set(dash.controls["optimizer"].options)
+    dash.controls["optimizer"].value = name
+    default = dash.controls[slider].value
+    dash.controls[slider].value = value  # the slider reruns the optimizer with its new value
+    kw = dash.choice.kwargs()
+    assert kw[kwarg] == value != default
+    x0 = np.array(QUAD.start)
+    run = train.run_on_surface(QUAD, optim.OPTIMIZERS[name], x0, steps=40, **kw)
+    np.testing.assert_array_equal(_path(dash), run.xs)
+    at_default = train.run_on_surface(QUAD, optim.OPTIMIZERS[name], x0, steps=40,
+                                      **{**kw, kwarg: default})
+    assert not np.allclose(run.xs, at_default.xs)  # the slider changed the path
+    symbol = dash.controls[slider].description.split()[-1]  # ψ, ρ, α: named in the readout
+    assert f"{symbol} = {value:.4g}" in dash.readout.value
+
+
 def test_chapter_02_default_stays_plain_sgd():
     dash = gd_dashboard(QUAD, lr=0.1, steps=30)
     assert dash.controls["optimizer"].value == "SGD"

@@ -301,12 +301,16 @@ _BETA2 = Hyper("beta2", "β2", 0.999, 0.9, 0.9999, step=0.0001, kwarg="betas", i
 OPTIMIZER_SLIDERS: dict[str, tuple[Hyper, ...]] = {
     "SGD": (_MU, _NESTEROV),
     "Adagrad": (Hyper("lr_decay", "lr decay γ", 0.0, 0.0, 0.1, step=0.001, readout_format=".3f"),),
-    "RMSprop": (Hyper("alpha", "α (square avg.)", 0.99, 0.5, 0.999, step=0.001,
+    "RMSprop": (Hyper("alpha", "smoothing α", 0.99, 0.5, 0.999, step=0.001,
                       readout_format=".3f"), _MU,
                 Hyper("centered", "variant", False, options=(("plain", False),
                                                               ("centered", True)))),
     "Adam": (_BETA1, _BETA2),
     "AdamW": (_BETA1, _BETA2, Hyper("weight_decay", "weight decay λ", 0.01, 0.0, 0.5)),
+    "NAdam": (_BETA1, _BETA2, Hyper("momentum_decay", "momentum decay ψ", 0.004, 0.0, 0.1,
+                                    step=0.001, readout_format=".3f")),
+    "Adadelta": (Hyper("rho", "decay ρ", 0.9, 0.5, 0.999, step=0.001,
+                       readout_format=".3f"),),
 }
 
 
