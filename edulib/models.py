@@ -18,6 +18,19 @@ update as ``torch.optim.SGD(weight_decay=λ)`` applied to the weights only.
 Array backends: parameters are created in the namespace given to ``init_params`` (``xp=`` or
 ``like=``; NumPy by default) and ``X``, ``y`` must come from that namespace too. ``X`` is cast to
 the parameters' dtype, so float32 parameters give float32 losses and gradients.
+
+Training and evaluation modes (batch normalisation, ``MLP(..., batch_norm=True)``): such a model
+normalises with the statistics of the batch while it trains and with running averages of them
+when it is evaluated, so every method states its mode with the keyword ``training``:
+:meth:`Model.loss_and_grad` defaults to ``training=True`` (the training step: batch statistics,
+and it updates the running statistics held in ``params``); :meth:`~Model.loss`,
+:meth:`~Model.accuracy`, :meth:`~Model.predict`, :meth:`~Model.predict_proba`,
+:meth:`~Model.loss_and_accuracy` and :meth:`~Model.forward` default to ``training=False`` (eval
+mode: running statistics; nothing is updated). :func:`edulib.train.train` therefore steps in
+training mode and evaluates in eval mode, as ``model.train()`` / ``model.eval()`` would in
+PyTorch. The running statistics are *buffers*: arrays in ``params`` (``model.buffer_shapes``)
+whose gradient is ``None``, so optimizers leave them alone. Models without batch normalisation
+accept ``training`` and ignore it.
 """
 
 from __future__ import annotations
@@ -96,7 +109,9 @@ class Model:
     """Common interface; subclasses define the layers and the loss.
 
     Attributes: ``task`` (``"regression"`` or ``"classification"``), ``n_features``,
-    ``weight_decay`` (λ, plain attribute), ``param_shapes`` (name -> shape).
+    ``weight_decay`` (λ, plain attribute), ``param_shapes`` (name -> shape of each trainable
+    parameter) and ``buffer_shapes`` (name -> shape of each non-trainable array kept in
+    ``params``, such as batch normalisation's running statistics; empty for most models).
     """
 
     task: str = "regression"
@@ -110,6 +125,15 @@ class Model:
     @property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
+
+    @property
+    def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Arrays kept in ``params`` that are not trained (no gradient): none by default."""
+        return {}
+
+    def _init_fill(self, name: str) -> float:
+        """The constant a non-weight array starts at (biases: 0)."""
+        return 0.0
 
     def _fans(self, name: str) -> tuple[int, int]:
         raise NotImplementedError
@@ -139,37 +163,45 @@ class Model:
         namespace ``xp`` (a module or ``"numpy"``/``"array_api_strict"``/``"cupy"``) or that of
         ``like`` (an array, e.g. ``X_train``), so every backend sees the same values. ``dtype``:
         ``"float32"``/``"float64"`` or a dtype of the namespace (default: ``like``'s floating
-        dtype, else float64).
+        dtype, else float64). Models with buffers (``buffer_shapes``) get them too, after the
+        parameters, at their initial values; they draw no random numbers, so the weights of a
+        seed are the same with and without them.
         """
         scale = chk.check_number(scale, "scale", low=0.0)
         ns = _resolve_namespace(xp, like)
         dt = _resolve_dtype(ns, dtype, like)
         g = rng(seed)
         params: Params = {}
-        for name, shape in self.param_shapes.items():
+        for name, shape in {**self.param_shapes, **self.buffer_shapes}.items():
             if name.startswith("W") or name == "w":
                 host = g.standard_normal(shape) * (scale * self._init_std(name))
             else:
-                host = np.zeros(shape)
+                host = np.full(shape, self._init_fill(name))
             params[name] = ns.asarray(host, dtype=dt)
         return params
 
-    def forward(self, params: Mapping[str, Any], X: Any) -> Any:
-        """The model output: predictions ``y_hat`` (N,) or logits (N, C).
+    def forward(self, params: Mapping[str, Any], X: Any, *, training: bool = False) -> Any:
+        """The model output: predictions ``y_hat`` (N,) or logits (N, C), in eval mode unless
+        ``training=True`` (batch statistics; the running statistics are not updated).
 
         Finite parameters so large that the output overflows give inf/NaN entries here (no
         NumPy warning); :meth:`predict` and :meth:`accuracy` refuse such outputs with a message.
         """
-        xp, params, X = self._check_params_X(params, X)
-        out, _, _ = self._run(xp, params, X)
+        training = chk.check_bool(training, "training")
+        xp, params, X = self._check_params_X(params, X, training)
+        out, _, _ = self._run(xp, params, X, training=training)
         return out
 
-    def _run(self, xp: ModuleType, params: Params, X: Any,
-             need: str | None = None) -> tuple[Any, list[Any], bool]:
+    def _run(self, xp: ModuleType, params: Params, X: Any, need: str | None = None,
+             training: bool = False) -> tuple[Any, Any, bool]:
         """The forward pass with NumPy's overflow warnings silenced: ``(out, cache, finite)``.
-        With ``need`` (what is being computed), a non-finite output raises a ValueError."""
+        With ``need`` (what is being computed), a non-finite output raises a ValueError. Only a
+        model whose output depends on the mode (one with buffers) is told ``training``."""
         with np.errstate(over="ignore", invalid="ignore"):
-            out, cache = self._forward(xp, params, X)
+            if self.buffer_shapes:
+                out, cache = self._forward(xp, params, X, training=training)
+            else:
+                out, cache = self._forward(xp, params, X)
             finite = bool(xp.all(xp.isfinite(out)))
         if not finite:
             # a NaN/inf parameter reaches every output (NaN * 0 is NaN): name it; checking the
@@ -199,30 +231,54 @@ class Model:
                     total = term if total is None else total + term
             return (0.5 * self.weight_decay) * total
 
-    def loss(self, params: Mapping[str, Any], X: Any, y: Any) -> Any:
-        """Mean loss over the batch plus the weight-decay penalty (a 0-d array).
+    def loss(self, params: Mapping[str, Any], X: Any, y: Any, *, training: bool = False) -> Any:
+        """Mean loss over the batch plus the weight-decay penalty (a 0-d array), in eval mode
+        unless ``training=True`` (batch statistics; a pure function of ``params`` either way:
+        the running statistics are not updated).
 
         Non-finite ``params`` raise a ValueError naming the array. Finite parameters so large that
         the model output overflows (a diverging optimizer) give a loss of ``inf``, and NaN
         gradients from :meth:`loss_and_grad`, so that a training loop sees the divergence."""
-        return self._evaluate(params, X, y, need_grad=False)[0]
+        training = chk.check_bool(training, "training")
+        return self._evaluate(params, X, y, need_grad=False, training=training)[0]
 
-    def loss_and_grad(self, params: Mapping[str, Any], X: Any, y: Any) -> tuple[Any, Params]:
+    def loss_and_grad(self, params: Mapping[str, Any], X: Any, y: Any, *,
+                      training: bool = True) -> tuple[Any, Params]:
         """``(loss, grads)``: the mean loss (0-d array, plus the weight-decay penalty) and its
-        gradient with respect to every parameter (same keys, shapes and dtypes as ``params``)."""
-        return self._evaluate(params, X, y, need_grad=True)
+        gradient with respect to every parameter (same keys, shapes and dtypes as ``params``).
+
+        A training step: ``training=True`` by default. For a model with buffers (batch
+        normalisation) that means batch statistics, and the running statistics in ``params``
+        are updated in place, as a PyTorch forward pass in ``train()`` mode does; their entries
+        in ``grads`` are ``None`` (optimizers skip them). ``params`` without the buffers is
+        accepted in training mode: the gradient of the same loss, nothing updated.
+        ``training=False``: the gradient of the eval-mode loss (running statistics held
+        fixed), nothing updated."""
+        training = chk.check_bool(training, "training")
+        return self._evaluate(params, X, y, need_grad=True, training=training)
 
     def _evaluate(self, params: Mapping[str, Any], X: Any, y: Any,
-                  need_grad: bool) -> tuple[Any, Params]:
-        xp, params, X = self._check_params_X(params, X)
+                  need_grad: bool, training: bool = False) -> tuple[Any, Params]:
+        xp, params, X = self._check_params_X(params, X, training)
         y = self._check_y(xp, X, y, params)
-        out, cache, finite = self._run(xp, params, X)
+        out, cache, finite = self._run(xp, params, X, training=training)
+        if need_grad and training:  # the training step moves the running statistics
+            self._update_buffers(xp, params, cache, X.shape[0])
         if not finite:  # the output overflowed: the loss is +inf, no gradient exists
             value = xp.asarray(xp.inf, dtype=out.dtype)
-            nan_grads = {k: xp.full(v.shape, xp.nan, dtype=v.dtype) for k, v in params.items()}
+            buffers = self.buffer_shapes
+            nan_grads = {k: None if k in buffers else xp.full(v.shape, xp.nan, dtype=v.dtype)
+                         for k, v in params.items()}
             return value, (nan_grads if need_grad else {})
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._loss_from_output(xp, params, X, y, out, cache, need_grad)
+            value, grads = self._loss_from_output(xp, params, X, y, out, cache, need_grad)
+        if need_grad:
+            grads.update({k: None for k in params if k not in grads})  # buffers: no gradient
+        return value, grads
+
+    def _update_buffers(self, xp: ModuleType, params: Params, cache: Any, n: int) -> None:
+        """Update the buffers in ``params`` in place after a training-mode forward pass of
+        ``n`` examples (no buffers by default: nothing to do)."""
 
     def _loss_from_output(self, xp: ModuleType, params: Params, X: Any, y: Any, out: Any,
                           cache: list[Any], need_grad: bool) -> tuple[Any, Params]:
@@ -248,32 +304,40 @@ class Model:
                     grads[name] = grads[name] + lam * params[name]
         return value, grads
 
-    def predict(self, params: Mapping[str, Any], X: Any) -> Any:
-        """Regression: ``y_hat`` (N,). Classification: the predicted class indices (N,)."""
-        xp, params, X = self._check_params_X(params, X)
-        out, _, _ = self._run(xp, params, X, need="predict")
+    def predict(self, params: Mapping[str, Any], X: Any, *, training: bool = False) -> Any:
+        """Regression: ``y_hat`` (N,). Classification: the predicted class indices (N,).
+        Eval mode unless ``training=True``."""
+        training = chk.check_bool(training, "training")
+        xp, params, X = self._check_params_X(params, X, training)
+        out, _, _ = self._run(xp, params, X, need="predict", training=training)
         if self.task == "classification":
             xp = array_namespace(out)
             return xp.argmax(out, axis=1)
         return out
 
-    def predict_proba(self, params: Mapping[str, Any], X: Any) -> Any:
-        """Classification only: class probabilities softmax(logits), shape (N, C)."""
+    def predict_proba(self, params: Mapping[str, Any], X: Any, *, training: bool = False) -> Any:
+        """Classification only: class probabilities softmax(logits), shape (N, C). Eval mode
+        unless ``training=True``."""
         self._need_classifier("predict_proba")
-        xp, params, X = self._check_params_X(params, X)
-        return softmax(self._run(xp, params, X, need="predict_proba")[0], axis=1)
+        training = chk.check_bool(training, "training")
+        xp, params, X = self._check_params_X(params, X, training)
+        return softmax(self._run(xp, params, X, need="predict_proba", training=training)[0],
+                       axis=1)
 
-    def accuracy(self, params: Mapping[str, Any], X: Any, y: Any) -> Any:
+    def accuracy(self, params: Mapping[str, Any], X: Any, y: Any, *,
+                 training: bool = False) -> Any:
         """Classification only: fraction of examples with ``predict == y`` (0-d float array of
-        the parameters' dtype; ``float(...)`` it to print)."""
+        the parameters' dtype; ``float(...)`` it to print). Eval mode unless ``training=True``."""
         self._need_classifier("accuracy")
-        xp, params, X = self._check_params_X(params, X)
+        training = chk.check_bool(training, "training")
+        xp, params, X = self._check_params_X(params, X, training)
         y = self._check_y(xp, X, y, params)
-        out, _, _ = self._run(xp, params, X, need="accuracy")
+        out, _, _ = self._run(xp, params, X, need="accuracy", training=training)
         return xp.mean(xp.astype(xp.argmax(out, axis=1) == y, out.dtype))
 
     def num_params(self) -> int:
-        """Total number of scalar parameters."""
+        """Total number of trainable scalar parameters (buffers not counted, as PyTorch's
+        ``sum(p.numel() for p in model.parameters())``)."""
         return sum(math.prod(s) for s in self.param_shapes.values())
 
     # -- checks -------------------------------------------------------------------------------
@@ -281,11 +345,23 @@ class Model:
         if self.task != "classification":
             raise TypeError(f"{what} needs a classifier; {type(self).__name__} does regression")
 
-    def _check_keys(self, params: Mapping[str, Any]) -> None:
+    def _check_keys(self, params: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+        """The expected shapes of ``params``' arrays: the parameters, plus the buffers when
+        ``params`` holds them (all or none of them)."""
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a dict of arrays, received {type(params).__name__}")
-        shapes = self.param_shapes
-        if set(params) != set(shapes):
+        shapes, buffers = self.param_shapes, self.buffer_shapes
+        if set(params) == set(shapes):
+            pass
+        elif buffers and set(params) == set(shapes) | set(buffers):
+            shapes = {**shapes, **buffers}
+        elif buffers:
+            raise ValueError(
+                f"params must have keys {sorted(shapes)} plus the buffers {sorted(buffers)} "
+                f"(as init_params gives them; the parameters alone only in training mode), "
+                f"received {sorted(params)}"
+            )
+        else:
             raise ValueError(
                 f"params must have keys {sorted(shapes)}, received {sorted(params)}"
             )
@@ -293,10 +369,22 @@ class Model:
             if not hasattr(p, "shape"):
                 raise TypeError(f"params[{name!r}] must be an array of shape {shapes[name]}, "
                                 f"received {type(p).__name__}")
+        return shapes
 
-    def _check_params_X(self, params: Mapping[str, Any], X: Any):
-        self._check_keys(params)
-        shapes = self.param_shapes
+    def _check_mode(self, params: Mapping[str, Any], X: Any, training: bool) -> None:
+        """Eval mode needs the buffers; nothing to check for a model without any."""
+        buffers = self.buffer_shapes
+        if buffers and not training and not set(buffers) <= set(params):
+            raise ValueError(
+                f"{type(self).__name__} evaluates in eval mode by default (training=False), "
+                f"which needs the running statistics {sorted(buffers)} in params, received "
+                f"params without them; pass the params from init_params, or training=True "
+                f"for the batch-statistics (training-mode) loss"
+            )
+
+    def _check_params_X(self, params: Mapping[str, Any], X: Any, training: bool | None = None):
+        """Check ``params`` and ``X``; with ``training`` (True/False) also the mode's needs."""
+        shapes = self._check_keys(params)
         try:
             xp = array_namespace(*params.values(), X)
         except TypeError:
@@ -335,6 +423,8 @@ class Model:
             )
         chk.check_nonempty(X, "X")
         chk.check_finite(xp, X, "X")
+        if training is not None:
+            self._check_mode(params, X, training)
         return xp, params, X
 
     @staticmethod
@@ -385,13 +475,16 @@ class Model:
     def _repr_args(self) -> dict[str, Any]:
         return {"n_features": self.n_features, "weight_decay": self.weight_decay}
 
-    def loss_and_accuracy(self, params: Mapping[str, Any], X: Any, y: Any) -> tuple[Any, Any]:
+    def loss_and_accuracy(self, params: Mapping[str, Any], X: Any, y: Any, *,
+                          training: bool = False) -> tuple[Any, Any]:
         """``(loss, accuracy)`` from ONE forward pass (what :func:`edulib.train.train` records at
         each evaluation): the loss as :meth:`loss` (with the weight-decay penalty) and the
-        accuracy as :meth:`accuracy` (0-d arrays); ``accuracy`` is ``None`` for regression."""
-        xp, params, X = self._check_params_X(params, X)
+        accuracy as :meth:`accuracy` (0-d arrays); ``accuracy`` is ``None`` for regression.
+        Eval mode unless ``training=True``; nothing is updated."""
+        training = chk.check_bool(training, "training")
+        xp, params, X = self._check_params_X(params, X, training)
         y = self._check_y(xp, X, y, params)
-        out, _, finite = self._run(xp, params, X)
+        out, _, finite = self._run(xp, params, X, training=training)
         if not finite:  # outputs overflowed (diverged params): loss +inf as in loss(), acc NaN
             acc = None if self.task != "classification" else xp.asarray(xp.nan, dtype=out.dtype)
             return xp.asarray(xp.inf, dtype=out.dtype), acc
@@ -510,14 +603,50 @@ class MLP(Model):
     Parameters ``W1, b1, ..., W{H+1}, b{H+1}`` with ``W_ℓ`` of shape
     (fan_in, fan_out). Init: hidden layers He normal :math:`\sigma=\sqrt{2/n_{in}}` for ReLU,
     Xavier normal :math:`\sigma=\sqrt{2/(n_{in}+n_{out})}` for tanh; output layer Xavier; biases 0.
+
+    **Batch normalisation** (``batch_norm=True``): every hidden layer becomes
+    Linear → BatchNorm → activation, PyTorch's ``nn.Sequential(nn.Linear, nn.BatchNorm1d,
+    nn.ReLU, ..., nn.Linear)``. With :math:`m` examples in the batch, per unit :math:`j`:
+
+    .. math:: \mu_j = \tfrac1m\sum_i z_{ij},\quad \sigma_j^2 = \tfrac1m\sum_i (z_{ij}-\mu_j)^2,
+              \quad \hat z_{ij} = \frac{z_{ij}-\mu_j}{\sqrt{\sigma_j^2+\epsilon}},\quad
+              u_{ij} = \gamma_j \hat z_{ij} + \beta_j,\quad A = \phi(U)
+
+    In training mode :math:`\mu, \sigma^2` are the batch's (biased variance, ``m >= 2``) and the
+    running statistics move towards them, :math:`r_\mu \leftarrow (1-\rho)\, r_\mu + \rho\,\mu`,
+    :math:`r_{\sigma^2} \leftarrow (1-\rho)\, r_{\sigma^2} + \rho\,\tfrac{m}{m-1}\sigma^2`
+    (the *unbiased* variance), ``bn_momentum`` :math:`\rho = 0.1`, ``bn_eps``
+    :math:`\epsilon = 10^{-5}` (``BatchNorm1d``'s defaults). In eval mode :math:`\mu, \sigma^2`
+    are the running statistics. Backward in training mode, from :math:`G_U = \partial L/\partial U`
+    (the compact formula; :math:`\mu` and :math:`\sigma` depend on every example):
+
+    .. math:: \nabla_{\gamma} L = \textstyle\sum_i (G_U \odot \hat Z)_{i:},\quad
+              \nabla_{\beta} L = \sum_i (G_U)_{i:},\quad G_{\hat Z} = G_U \odot \gamma,\\
+              G_Z = \frac{1}{m\sqrt{\sigma^2+\epsilon}}\Big(m\,G_{\hat Z}
+              - \textstyle\sum_i (G_{\hat Z})_{i:} - \hat Z \odot \sum_i (G_{\hat Z}
+              \odot \hat Z)_{i:}\Big)
+
+    (eval mode: :math:`G_Z = G_{\hat Z}/\sqrt{r_{\sigma^2}+\epsilon}`). Parameters ``gamma{ℓ}``
+    (init 1) and ``beta{ℓ}`` (init 0) for each hidden layer ℓ; buffers ``running_mean{ℓ}`` (init
+    0) and ``running_var{ℓ}`` (init 1) in the same dict, with gradient ``None``. The bias
+    ``b{ℓ}`` before a BatchNorm is kept (``nn.Linear``'s default): the batch mean removes it, so
+    its training-mode gradient is 0 up to rounding. ``weight_decay`` λ penalises the ``W``
+    matrices only, never γ, β or the biases; an optimizer's own ``weight_decay`` acts on every
+    array with a gradient, γ and β included (PyTorch's single default parameter group).
+    ``num_params()`` counts γ and β, not the buffers.
     """
 
     name = "mlp"
 
     def __init__(self, n_features: int, hidden: int | Sequence[int] = 32,
                  n_classes: int | None = 2, activation: str = "relu",
-                 weight_decay: float = 0.0, loss: str = "cross_entropy") -> None:
+                 weight_decay: float = 0.0, loss: str = "cross_entropy",
+                 batch_norm: bool = False, bn_momentum: float = 0.1,
+                 bn_eps: float = 1e-5) -> None:
         super().__init__(n_features, weight_decay)
+        self.batch_norm = chk.check_bool(batch_norm, "batch_norm")
+        self.bn_momentum = chk.check_number(bn_momentum, "bn_momentum", low=0.0, high=1.0)
+        self.bn_eps = chk.check_number(bn_eps, "bn_eps", low=0.0, low_open=True)
         if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
             widths = (hidden,)
         elif isinstance(hidden, Sequence) and not isinstance(hidden, str):
@@ -561,7 +690,35 @@ class MLP(Model):
         for layer in range(1, len(s)):
             out[f"W{layer}"] = (s[layer - 1], s[layer])
             out[f"b{layer}"] = (s[layer],)
+            if self.batch_norm and layer < len(s) - 1:
+                out[f"gamma{layer}"] = (s[layer],)
+                out[f"beta{layer}"] = (s[layer],)
         return out
+
+    @property
+    def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The running statistics of each hidden layer's batch normalisation (if any)."""
+        if not self.batch_norm:
+            return {}
+        out: dict[str, tuple[int, ...]] = {}
+        for layer, width in enumerate(self.hidden, start=1):
+            out[f"running_mean{layer}"] = (width,)
+            out[f"running_var{layer}"] = (width,)
+        return out
+
+    def _init_fill(self, name):
+        return 1.0 if name.startswith(("gamma", "running_var")) else 0.0
+
+    def _check_mode(self, params, X, training):
+        super()._check_mode(params, X, training)
+        if self.batch_norm and training and X.shape[0] < 2:
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size "
+                f"({X.shape[0]}, {self.hidden[0]}) at the first batch normalisation: in training "
+                f"mode (training=True) it needs at least 2 examples in X for the batch "
+                f"statistics; evaluate one example in eval mode (training=False), and avoid a "
+                f"last mini-batch of 1 example (a batch_size with N % batch_size == 1)"
+            )
 
     def _fans(self, name):
         layer = int(name[1:])
@@ -574,26 +731,58 @@ class MLP(Model):
             return math.sqrt(2.0 / fan_in)
         return math.sqrt(2.0 / (fan_in + fan_out))
 
-    def _forward(self, xp, params, X):
+    def _forward(self, xp, params, X, training=False):
         act = self._check_activation(self.activation)
         A = X
-        cache = [X]  # A_0, then A_1..A_H (post-activation); ReLU mask / tanh from A_l
+        acts = [X]  # A_0, then A_1..A_H (post-activation); ReLU mask / tanh from A_l
+        bn = {}     # layer -> (Z_hat, 1/sqrt(var + eps), mean, var) of its batch normalisation
         L = self.n_layers
         for layer in range(1, L):
             Z = A @ params[f"W{layer}"] + params[f"b{layer}"]
+            if self.batch_norm:
+                Z, bn[layer] = self._bn_forward(xp, params, layer, Z, training)
             A = xp.maximum(Z, xp.zeros_like(Z)) if act == "relu" else xp.tanh(Z)
-            cache.append(A)
+            acts.append(A)
         out = A @ params[f"W{L}"] + params[f"b{L}"]
         if self.task == "regression":
             out = out[:, 0]
-        return out, cache
+        return out, {"A": acts, "bn": bn, "training": training}
+
+    def _bn_forward(self, xp, params, layer, Z, training):
+        """``gamma * Z_hat + beta``, ``Z_hat`` normalised with the batch's statistics (training)
+        or the running ones (eval); returns it and what the backward pass and the running
+        statistics need."""
+        if training:
+            mean = xp.mean(Z, axis=0)
+            D = Z - mean
+            var = xp.sum(D * D, axis=0) / Z.shape[0]   # biased: this one normalises
+        else:
+            mean, var = params[f"running_mean{layer}"], params[f"running_var{layer}"]
+            D = Z - mean
+        inv_std = 1.0 / xp.sqrt(var + self.bn_eps)
+        Z_hat = D * inv_std
+        return params[f"gamma{layer}"] * Z_hat + params[f"beta{layer}"], (Z_hat, inv_std, mean,
+                                                                             var)
+
+    def _update_buffers(self, xp, params, cache, n):
+        r"""Running statistics :math:`r \leftarrow \rho\,s + (1-\rho)\,r` (PyTorch's order),
+        the batch variance made unbiased by :math:`m/(m-1)`; in place, in ``params``."""
+        rho = self.bn_momentum
+        for layer, (_, _, mean, var) in cache["bn"].items():
+            key_m, key_v = f"running_mean{layer}", f"running_var{layer}"
+            if key_m not in params:  # params without buffers: nothing to update
+                continue
+            unbiased = var * (n / (n - 1))
+            params[key_m][...] = rho * mean + (1.0 - rho) * params[key_m]
+            params[key_v][...] = rho * unbiased + (1.0 - rho) * params[key_v]
 
     def _backward(self, xp, params, X, cache, d_out):
         L = self.n_layers
+        acts, bn, training = cache["A"], cache["bn"], cache["training"]
         G = d_out[:, None] if self.task == "regression" else d_out
         grads: Params = {}
         for layer in range(L, 0, -1):
-            A_prev = cache[layer - 1]
+            A_prev = acts[layer - 1]
             grads[f"W{layer}"] = A_prev.T @ G
             grads[f"b{layer}"] = xp.sum(G, axis=0)
             if layer > 1:
@@ -602,13 +791,37 @@ class MLP(Model):
                     G = dA * xp.astype(A_prev > 0, dA.dtype)
                 else:
                     G = dA * (1.0 - A_prev * A_prev)
+                if self.batch_norm:
+                    G = self._bn_backward(xp, params, layer - 1, bn[layer - 1], G, training,
+                                          grads)
         return {name: grads[name] for name in self.param_shapes}
+
+    @staticmethod
+    def _bn_backward(xp, params, layer, saved, G_U, training, grads):
+        """From ``G_U`` (the gradient at the normalised, scaled output) to the gradient at the
+        linear output ``Z``; stores the gradients of ``gamma`` and ``beta``."""
+        Z_hat, inv_std = saved[0], saved[1]
+        grads[f"gamma{layer}"] = xp.sum(G_U * Z_hat, axis=0)
+        grads[f"beta{layer}"] = xp.sum(G_U, axis=0)
+        G_hat = G_U * params[f"gamma{layer}"]
+        if not training:  # fixed statistics: an affine map per unit
+            return G_hat * inv_std
+        m = G_U.shape[0]
+        return (inv_std / m) * (m * G_hat - xp.sum(G_hat, axis=0)
+                                - Z_hat * xp.sum(G_hat * Z_hat, axis=0))
 
     def _repr_args(self):
         hidden = self.hidden[0] if len(self.hidden) == 1 else self.hidden
-        return {"n_features": self.n_features, "hidden": hidden, "n_classes": self.n_classes,
-                "activation": self.activation, "weight_decay": self.weight_decay,
-                **({"loss": self.loss_kind} if self.loss_kind != "cross_entropy" else {})}
+        out = {"n_features": self.n_features, "hidden": hidden, "n_classes": self.n_classes,
+               "activation": self.activation, "weight_decay": self.weight_decay,
+               **({"loss": self.loss_kind} if self.loss_kind != "cross_entropy" else {})}
+        if self.batch_norm:
+            out["batch_norm"] = True
+            if self.bn_momentum != 0.1:
+                out["bn_momentum"] = self.bn_momentum
+            if self.bn_eps != 1e-5:
+                out["bn_eps"] = self.bn_eps
+        return out
 
 
 MODELS: dict[str, type[Model]] = {
