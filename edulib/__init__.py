@@ -7,6 +7,7 @@ history -> plot/widget. Plotting and widget modules are imported on demand
 
 from . import (
     averaging,
+    babysit,
     backend,
     data,
     diagnose,
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "array_namespace",
     "averaging",
+    "babysit",
     "backend",
     "data",
     "diagnose",

@@ -12,6 +12,11 @@ Chapter 02 (gradient descent): :func:`plot_contour` (contours of a 2-D surface o
 :mod:`edulib.functions`, critical points marked), :func:`plot_trajectory` (an optimizer's path
 :math:`x_0, x_1, \dots` with its start and end marked), :func:`contour_levels`;
 :func:`plot_loss_curves` (several training runs on one axis, against steps, epochs or time).
+
+Chapter 05 (babysitting a run, from an :class:`edulib.babysit.Monitor`):
+:func:`plot_update_ratios` (update/weight ratio of each layer over the steps, with CS231n's
+:math:`10^{-3}`), :func:`plot_layer_histograms` (activation or gradient histograms, one outline
+per layer), :func:`plot_dead_fraction` (dead units of each hidden layer over the steps).
 """
 
 from __future__ import annotations
@@ -27,20 +32,25 @@ from .backend import to_numpy
 from .losses import Loss
 
 if TYPE_CHECKING:
+    from .babysit import Histogram, Monitor
     from .train import History
 
 __all__ = [
     "COLORS",
     "contour_levels",
     "get_ax",
+    "histogram_density",
     "loss_color",
     "loss_curve_data",
     "plot_loss_curves",
     "plot_line_fits",
     "plot_contour",
+    "plot_dead_fraction",
+    "plot_layer_histograms",
     "plot_margin_losses",
     "plot_residual_losses",
     "plot_trajectory",
+    "plot_update_ratios",
     "trajectory_data",
     "residual_curve",
     "margin_curve",
@@ -451,3 +461,94 @@ def plot_loss_curves(histories: Mapping[str, History], x: str = "step", log: boo
     ax.grid(True, which="both" if log else "major", alpha=0.3)
     ax.legend(frameon=False, fontsize="small")
     return lines
+
+
+# --------------------------------------------------------------------------- babysitting (ch. 05)
+def _check_monitor(monitor: Any) -> None:
+    if not all(hasattr(monitor, k) for k in ("steps", "update_ratio", "dead", "act_hist")):
+        raise TypeError(f"monitor must be an edulib.babysit.Monitor, received {type(monitor).__name__}")
+    if not monitor.steps:
+        raise ValueError("monitor has recorded nothing to plot (received a Monitor with no steps): "
+                         "pass it to train(..., monitor=mon) first")
+
+
+def plot_update_ratios(monitor: Monitor, ax: Any = None, target: float = 1e-3) -> dict[str, Any]:
+    r"""The update/weight ratio :math:`\lVert\Delta\theta\rVert/\lVert\theta\rVert` of each
+    recorded array (one line per layer) against the optimizer step, on a log axis, with a dashed
+    line at ``target`` (CS231n's healthy :math:`10^{-3}`). Infinite ratios (an all-zero array
+    that moved) are left out of the line. Returns ``{name: Line2D, "target": Line2D}``."""
+    _check_monitor(monitor)
+    target = chk.check_number(target, "target", low=0.0, low_open=True)
+    ax = get_ax(ax)
+    steps = np.asarray(monitor.steps, dtype=np.float64)
+    out: dict[str, Any] = {}
+    for i, (name, ratios) in enumerate(monitor.update_ratio.items()):
+        r = np.asarray(ratios, dtype=np.float64)
+        r = np.where(np.isfinite(r) & (r > 0), r, np.nan)
+        (out[name],) = ax.plot(steps, r, "-", marker="o", ms=2.5, lw=1.6,
+                               color=_CURVE_COLORS[i % len(_CURVE_COLORS)], label=name)
+    out["target"] = ax.axhline(target, color="k", ls="--", lw=1.0, label=f"{target:g} (rule of thumb)")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(r"update / weight $\|\Delta\theta\| / \|\theta\|$")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(frameon=False, fontsize="small")
+    return out
+
+
+def plot_layer_histograms(hists: Mapping[str, Histogram], ax: Any = None, log: bool = False,
+                          xlabel: str = "value") -> dict[str, Any]:
+    """Histograms of several layers on one axis, one outline (``stairs``) per layer, as
+    densities (each integrates to 1 over its own bins, so layers of different widths and
+    ranges compare), e.g. ``monitor.histograms("activations")``. ``log`` puts the density on a
+    log axis (a ReLU layer's spike at 0 hides the rest otherwise). Returns
+    ``{name: StepPatch}``; move one with ``set_data(density, edges)``
+    (:func:`histogram_density`)."""
+    if not isinstance(hists, Mapping) or not hists:
+        raise ValueError("hists must be a non-empty dict {layer: Histogram}, received "
+                         f"{type(hists).__name__}" + (" (empty)" if isinstance(hists, Mapping) else ""))
+    for name, h in hists.items():
+        if not (hasattr(h, "counts") and hasattr(h, "edges")):
+            raise TypeError(f"hists[{name!r}] must be an edulib.babysit.Histogram, "
+                            f"received {type(h).__name__}")
+    log = chk.check_bool(log, "log")
+    ax = get_ax(ax)
+    out: dict[str, Any] = {}
+    for i, (name, h) in enumerate(hists.items()):
+        out[name] = ax.stairs(histogram_density(h), h.edges, lw=1.6,
+                              color=_CURVE_COLORS[i % len(_CURVE_COLORS)],
+                              label=f"{name} (mean {h.mean:.2g}, sd {h.std:.2g})")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False, fontsize="small")
+    return out
+
+
+def histogram_density(h: Histogram) -> np.ndarray:
+    """The density of each bin of ``h``: ``counts / (n * width)``, integrating to 1."""
+    counts = np.asarray(h.counts, dtype=np.float64)
+    return counts / (counts.sum() * np.diff(np.asarray(h.edges, dtype=np.float64)))
+
+
+def plot_dead_fraction(monitor: Monitor, ax: Any = None) -> dict[str, Any]:
+    """The fraction of dead units (0 on every example of the batch) of each hidden layer
+    against the optimizer step, between 0 and 1. Returns ``{layer: Line2D}``."""
+    _check_monitor(monitor)
+    if not monitor.dead:
+        raise ValueError("monitor has no hidden layers to plot (it recorded a model without "
+                         "hidden layers; dead units need an edulib.models.MLP)")
+    ax = get_ax(ax)
+    steps = np.asarray(monitor.steps, dtype=np.float64)
+    out: dict[str, Any] = {}
+    for i, (name, frac) in enumerate(monitor.dead.items()):
+        (out[name],) = ax.plot(steps, frac, "-", marker="o", ms=3, lw=1.6,
+                               color=_CURVE_COLORS[i % len(_CURVE_COLORS)], label=name)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("dead units (fraction)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False, fontsize="small")
+    return out

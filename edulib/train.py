@@ -13,7 +13,10 @@ grows far beyond where it started) instead of flooding the notebook with overflo
 :func:`train` also carries the usual training tricks: a learning-rate schedule
 (``scheduler=``, stepped per epoch or per step), early stopping on the validation loss with the
 best parameters restored, gradient accumulation (``accumulate=k``) and gradient clipping by
-global norm (``clip_norm=``) or by value (``clip_value=``).
+global norm (``clip_norm=``) or by value (``clip_value=``), weight averaging (``average=``, an
+:class:`edulib.averaging.AveragedParams`: SWA or EMA, evaluated beside the parameters) and
+babysitting (``monitor=``, an :class:`edulib.babysit.Monitor`: update/weight ratios, activation
+and gradient histograms, dead units, recorded every few steps).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -29,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _checks as chk
+from .averaging import AveragedParams
 from .backend import array_namespace, to_numpy
 from .backend import rng as make_rng
 from .optim import Optimizer
@@ -69,6 +74,11 @@ class History:
     ``"callback"``) and ``message`` (one readable sentence). With early stopping,
     ``best_epoch`` (index of the best evaluation, 0 = initialisation) and ``best_loss`` (its
     monitored loss: validation, else training); ``None`` otherwise.
+
+    With ``average=`` (weight averaging), each evaluation also records the averaged parameters'
+    ``avg_train_loss``, ``avg_val_loss``, ``avg_train_acc`` and ``avg_val_acc`` (aligned with
+    ``train_loss`` etc.; NaN at evaluations before the first update of the average, when there
+    is nothing averaged yet). Without it these lists stay empty.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -80,6 +90,10 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
+    avg_train_loss: list[float] = field(default_factory=list)
+    avg_val_loss: list[float] = field(default_factory=list)
+    avg_train_acc: list[float] = field(default_factory=list)
+    avg_val_acc: list[float] = field(default_factory=list)
     steps: int = 0
     epochs: int = 0
     diverged: bool = False
@@ -96,6 +110,9 @@ class History:
             parts.append(f"val_loss={self.val_loss[-1]:.4g}")
         if self.val_acc:
             parts.append(f"val_acc={self.val_acc[-1]:.4f}")
+        if self.avg_val_loss or self.avg_train_loss:
+            which = "val" if self.avg_val_loss else "train"
+            parts.append(f"avg_{which}_loss={getattr(self, f'avg_{which}_loss')[-1]:.4g}")
         parts.append(f"diverged={self.diverged}")
         return f"History({', '.join(parts)})"
 
@@ -232,6 +249,10 @@ def train(
     restore_best: bool = True,
     accumulate: int = 1,
     clip_value: float | None = None,
+    average: AveragedParams | None = None,
+    average_start: int = 0,
+    average_interval: str = "epoch",
+    monitor: Any = None,
 ) -> History:
     r"""Train ``params`` (updated in place) of ``model`` with ``optimizer`` on ``data``.
 
@@ -282,6 +303,27 @@ def train(
       ``history.best_loss`` its monitored loss. With ``restore_best`` the arrays of ``params``
       are overwritten in place with the best ones when training ends, whatever the reason (the
       history keeps the curves as they were run; the optimizer state is not rewound).
+    - ``average``: an :class:`edulib.averaging.AveragedParams` built on ``params`` (SWA by
+      default, EMA with ``multi_avg_fn=get_ema_multi_avg_fn(decay)``). It is updated with the
+      current parameters, as ``torch.optim.swa_utils``'s recipes do, after every optimizer step
+      (``average_interval="step"``, the EMA habit) or after the last step of every epoch
+      (``"epoch"``, torch's SWA recipe), once more than ``average_start`` steps (epochs) are
+      done: update number ``t = history.steps`` (``history.epochs``) counts when ``t >
+      average_start``, so ``average_start=75`` of 100 epochs averages the last 25 epochs (the
+      loop ``for epoch in range(100): ...; if epoch >= 75: swa.update_parameters(params)``). An
+      epoch cut short by ``max_steps`` or a callback is not averaged with ``"epoch"``. Each
+      evaluation records the loss (and accuracy) of ``average.params`` in
+      ``history.avg_train_loss`` / ``avg_val_loss`` (NaN while nothing is averaged yet).
+      ``params`` itself is never overwritten by the average (early stopping's ``restore_best``
+      works on ``params`` as before); read the average from ``average.params``. A step that
+      makes a parameter NaN/inf is not averaged (the run is stopped as diverged at the next
+      check).
+    - ``monitor``: an :class:`edulib.babysit.Monitor` (or any object with ``start(model,
+      params)``, ``wants(step)`` and ``record(step, X, before, after, grads)``): at the steps it
+      wants (``Monitor(every=10)``: steps 0, 10, 20, ...) it receives the batch inputs, copies
+      of the parameters before the step, the parameters after it and the (unclipped) gradient,
+      and records the babysitting numbers (update/weight ratios, activation and gradient
+      histograms, dead units). Its time is not counted in ``history.time``.
 
     Divergence: training stops, ``history.diverged`` is set and ``history.message`` says what
     happened, when (1) a batch loss or gradient is NaN/inf or the loss exceeds
@@ -300,7 +342,8 @@ def train(
         diverge_factor=diverge_factor, on_diverge=on_diverge, verbose=verbose,
         scheduler=scheduler, scheduler_interval=scheduler_interval,
         early_stopping=early_stopping, min_delta=min_delta, restore_best=restore_best,
-        accumulate=accumulate, clip_value=clip_value)
+        accumulate=accumulate, clip_value=clip_value, average=average, average_start=average_start,
+        average_interval=average_interval, monitor=monitor)
     run = _Run(model, params, optimizer, _prepare_data(params, data), opts)
     hist = run.hist
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -316,9 +359,11 @@ def train(
                 if blew_up:
                     return run.finish("diverged", blew_up)
                 run.record_step(loss, gnorm)
-                optimizer.step(run.clip(grads))             # clip -> step -> schedule
+                with run.babysit(group, grads):             # monitor: before and after the step
+                    optimizer.step(run.clip(grads))         # clip -> step -> schedule -> average
                 hist.steps += 1
                 run.step_schedule("step")
+                run.update_average()
                 if run.callback_says_stop(loss):
                     return run.finish(*run.stopped_mid_epoch("callback"))
             run.stop_clock()
@@ -355,13 +400,18 @@ class _Options:
     restore_best: bool
     accumulate: int
     clip_value: float | None
+    average: AveragedParams | None
+    average_start: int
+    average_interval: str
+    monitor: Any
 
 
 def _checked_options(model: Any, params: Any, optimizer: Any, *, epochs: Any, batch_size: Any,
                      seed: Any, shuffle: Any, max_steps: Any, clip_norm: Any, callback: Any,
                      diverge_factor: Any, on_diverge: Any, verbose: Any, scheduler: Any,
                      scheduler_interval: Any, early_stopping: Any, min_delta: Any,
-                     restore_best: Any, accumulate: Any, clip_value: Any) -> _Options:
+                     restore_best: Any, accumulate: Any, clip_value: Any, average: Any,
+                     average_start: Any, average_interval: Any, monitor: Any) -> _Options:
     """:func:`train`'s arguments, each checked by name (a TypeError/ValueError says what was
     expected and what was received)."""
     _check_model_and_optimizer(model, params, optimizer)
@@ -390,6 +440,9 @@ def _checked_options(model: Any, params: Any, optimizer: Any, *, epochs: Any, ba
         callback=callback, on_diverge=on_diverge, scheduler=scheduler,
         scheduler_interval=scheduler_interval,
         needs_metric=_check_scheduler(scheduler, optimizer, scheduler_interval),
+        average_start=_int_arg(average_start, "average_start", 0),
+        average=_check_average(average, params, average_start, average_interval),
+        average_interval=average_interval, monitor=_check_monitor(monitor),
     )
 
 
@@ -443,6 +496,43 @@ def _check_scheduler(scheduler: Any, optimizer: Optimizer, interval: Any) -> boo
             "once per epoch with the validation loss), received 'step'"
         )
     return needs_metric
+
+
+def _check_average(average: Any, params: Mapping[str, Any], start: Any, interval: Any
+                   ) -> AveragedParams | None:
+    """Validate ``average`` (an AveragedParams holding arrays like ``params``) and its
+    ``average_interval``; ``average_start``/``average_interval`` without ``average`` are refused."""
+    if interval not in ("epoch", "step"):
+        raise ValueError(f"average_interval must be 'epoch' or 'step', received {interval!r}")
+    if average is None:
+        if start == 0 and interval == "epoch":
+            return None
+        raise ValueError("average_start and average_interval need average=AveragedParams(params); "
+                         f"received average=None with average_start={start!r}, "
+                         f"average_interval={interval!r}")
+    if not isinstance(average, AveragedParams):
+        raise TypeError("average must be None or an edulib.averaging.AveragedParams built on "
+                        f"params, received {type(average).__name__}")
+    if set(average.params) != set(params):
+        raise ValueError(f"average must hold the keys of params {sorted(params)}, "
+                         f"received an AveragedParams with {sorted(average.params)}")
+    for k, p in params.items():
+        a = average.params[k]
+        if type(a) is not type(p) or tuple(a.shape) != tuple(p.shape) or a.dtype != p.dtype:
+            raise ValueError(f"average.params[{k!r}] must be an array like params[{k!r}] "
+                             f"({type(p).__name__}, shape {tuple(p.shape)}, {p.dtype}), received "
+                             f"{type(a).__name__}, shape {tuple(a.shape)}, {a.dtype}")
+    return average
+
+
+def _check_monitor(monitor: Any) -> Any:
+    if monitor is None:
+        return None
+    missing = [m for m in ("start", "wants", "record") if not callable(getattr(monitor, m, None))]
+    if missing:
+        raise TypeError("monitor must be None or an edulib.babysit.Monitor (with start, wants and "
+                        f"record methods), received {type(monitor).__name__} without {missing}")
+    return monitor
 
 
 def _prepare_data(params: Mapping[str, Any], data: Any) -> tuple[Any, Any, Any, Any]:
@@ -506,6 +596,9 @@ class _Run:
         self.elapsed, self.clock = 0.0, None  # seconds in training steps; start of the epoch
         self.threshold = math.inf  # diverge_factor x max(|first batch loss|, 1)
         self.best_loss, self.best_params, self.wait = math.inf, None, 0
+        self.epoch_start, self.epoch_length = 0, 0  # the epoch's first step, its number of steps
+        if opts.monitor is not None:
+            opts.monitor.start(model, params)
 
     # -------------------------------------------------------------- the clock (steps only)
     def start_clock(self) -> None:
@@ -526,7 +619,9 @@ class _Run:
         else:
             order = self.xp.asarray(self.rng.permutation(n) if o.shuffle else np.arange(n))
             batches = [order[i:min(i + o.batch_size, n)] for i in range(0, n, o.batch_size)]
-        return [batches[i:i + o.accumulate] for i in range(0, len(batches), o.accumulate)]
+        groups = [batches[i:i + o.accumulate] for i in range(0, len(batches), o.accumulate)]
+        self.epoch_start, self.epoch_length = self.hist.steps, len(groups)
+        return groups
 
     def out_of_steps(self) -> bool:
         return self.opts.max_steps is not None and self.hist.steps >= self.opts.max_steps
@@ -598,6 +693,45 @@ class _Run:
         else:
             o.scheduler.step()
 
+    def update_average(self) -> None:
+        """Fold the parameters into ``average`` after this step (``"step"``) or after the last
+        step of the epoch (``"epoch"``), once the count is past ``average_start``."""
+        o, hist = self.opts, self.hist
+        if o.average is None:
+            return
+        if o.average_interval == "step":
+            count = hist.steps
+        elif hist.steps - self.epoch_start == self.epoch_length:  # the epoch's last step
+            count = hist.epochs + 1
+        else:
+            return
+        finite = all(bool(self.xp.all(self.xp.isfinite(p))) for p in self.params.values())
+        if count > o.average_start and finite:  # a blown-up step is caught at the next check
+            o.average.update_parameters(self.params)
+
+    @contextmanager
+    def babysit(self, group: list[Any], grads: dict[str, Any]) -> Iterator[None]:
+        """Around one optimizer step: give ``monitor`` the batch, the parameters before and
+        after the step and the gradient, at the steps it wants (its time off the clock)."""
+        m, step = self.opts.monitor, self.hist.steps
+        if m is None or not m.wants(step):
+            yield
+            return
+        self.stop_clock()
+        before = {k: self.xp.asarray(p, copy=True) for k, p in self.params.items()}
+        self.start_clock()
+        yield
+        self.stop_clock()
+        m.record(step, self.batch_inputs(group), before, self.params, grads)
+        self.start_clock()
+
+    def batch_inputs(self, group: list[Any]) -> Any:
+        """The inputs of the mini-batches of ``group`` (all of them for full-batch training)."""
+        if group[0] is None:
+            return self.X_tr
+        idx = group[0] if len(group) == 1 else self.xp.concat(group)
+        return self.xp.take(self.X_tr, idx, axis=0)
+
     def callback_says_stop(self, loss: float) -> bool:
         cb = self.opts.callback
         return cb is not None and bool(cb(self.hist.steps, loss, self.params, self.hist))
@@ -606,14 +740,16 @@ class _Run:
         return float(getattr(self.optimizer, "lr", math.nan))
 
     # -------------------------------------------------------------- evaluation
-    def measure(self, X: Any, y: Any) -> tuple[float, float | None]:
-        """Loss and accuracy of the whole split, from one forward pass when the model can."""
+    def measure(self, X: Any, y: Any, params: Any = None) -> tuple[float, float | None]:
+        """Loss and accuracy of the whole split (at ``params``, default the trained ones), from
+        one forward pass when the model can."""
+        params = self.params if params is None else params
         if self.fused:
-            loss_arr, acc_arr = self.model.loss_and_accuracy(self.params, X, y)
+            loss_arr, acc_arr = self.model.loss_and_accuracy(params, X, y)
             return float(loss_arr), (float(acc_arr) if self.has_acc and acc_arr is not None
                                      else None)
-        acc = float(self.model.accuracy(self.params, X, y)) if self.has_acc else None
-        return float(self.model.loss(self.params, X, y)), acc
+        acc = float(self.model.accuracy(params, X, y)) if self.has_acc else None
+        return float(self.model.loss(params, X, y)), acc
 
     def evaluate(self) -> None:
         """Append the losses (and accuracies) of both splits to the history."""
@@ -628,10 +764,26 @@ class _Run:
             losses.append(loss)
             if acc is not None:
                 accs.append(acc)
+        self._evaluate_average()
         if self.opts.early_stopping is not None:
             self._track_best()
         if self.opts.verbose:
             self._print_progress()
+
+    def _evaluate_average(self) -> None:
+        """The averaged parameters' losses (accuracies) of both splits; NaN before any update."""
+        avg, hist = self.opts.average, self.hist
+        if avg is None:
+            return
+        for X, y, losses, accs in ((self.X_tr, self.y_tr, hist.avg_train_loss, hist.avg_train_acc),
+                                   (self.X_va, self.y_va, hist.avg_val_loss, hist.avg_val_acc)):
+            if X is None:
+                continue
+            loss, acc = (self.measure(X, y, avg.params) if avg.n_averaged > 0
+                         else (math.nan, math.nan if self.has_acc else None))
+            losses.append(loss)
+            if acc is not None:
+                accs.append(acc)
 
     def monitored(self) -> list[float]:
         """The loss early stopping and a plateau schedule watch: validation, else training."""
