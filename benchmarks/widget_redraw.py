@@ -21,6 +21,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {int(os.environ.get("BENCH_CORE", "0"))})
 
+import functools  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -90,7 +91,56 @@ CASES: list[Case] = [
     Case("momentum rosenbrock: mu (500 st.)",
          lambda: ch03.momentum_dashboard("rosenbrock", momentum=0.9), "momentum",
          _cycle(np.linspace(0.5, 0.95, 16).tolist()), 150.0),
+    # chapter 05: search over the tabulated validation loss; every method's trials are computed
+    # once when the dashboard is built, a move only slices them (blitting): the 100 ms target
+    Case("search (ch. 05): budget (Bayes)", lambda: _search_dashboard(method="bayes"), "budget",
+         _cycle([1, 2, 4, 8, 12, 16, 24, 32, 48, 64])),
+    Case("search (ch. 05): method (b=16)", lambda: _search_dashboard(budget=16), "method",
+         _cycle(["grid", "random", "sobol", "bayes"])),
+    # chapter 05: batch normalisation and the learning rate. A setting (lr, toggle) trains two
+    # MLPs for 5 epochs on the digits the first time it is shown and is kept; these cycles measure
+    # the redraws of settings already trained (moving curves, blitting): the 300 ms target
+    Case("batch norm (ch. 05): lr", lambda: _bn_dashboard(), "lr",
+         _cycle([0.5, 1.0, 2.0, 4.0]), 300.0),
+    Case("batch norm (ch. 05): toggle", lambda: _bn_dashboard(), "batch_norm",
+         _cycle([False, True]), 300.0),
 ]
+
+
+@functools.cache
+def _search_surface() -> Any:
+    """Chapter 05's table: validation loss of softmax regression on the digits (Adam, 5 epochs,
+    batches of 64) on a 17 x 7 grid of (log lr, log weight decay), every run from seed 0."""
+    import math
+
+    from edulib import data, models, optim, train
+    from edulib import search as S
+
+    split = data.digits()
+    space = [S.Real("lr", 1e-4, 1.0, log=True), S.Real("weight_decay", 1e-6, 1e-3, log=True)]
+
+    def val_loss(params: dict, seed: int) -> float:
+        model = models.SoftmaxRegression(64, 10, weight_decay=params["weight_decay"])
+        theta = model.init_params(seed=seed)
+        hist = train.train(model, theta, optim.Adam(theta, lr=params["lr"]), split, epochs=5,
+                           batch_size=64, seed=seed, on_diverge="stop")
+        return math.inf if hist.diverged else hist.val_loss[-1]
+
+    table = {"lr": 17, "weight_decay": 7}
+    trials = S.run_trials(val_loss, S.grid(space, table), seeds=[0] * 119)
+    return S.GridSurface(space, table, trials.values)
+
+
+def _search_dashboard(**kwargs: Any) -> Any:
+    from edulib.widgets.ch05_search import search_dashboard
+
+    return search_dashboard(_search_surface(), **kwargs)
+
+
+def _bn_dashboard(**kwargs: Any) -> Any:
+    from edulib.widgets.ch05_bn import bn_lr_dashboard
+
+    return bn_lr_dashboard(**kwargs)
 
 
 def measure(case: Case, warmup: int = 3) -> list[float]:

@@ -90,4 +90,21 @@ SPECS: tuple[StaticDashboard, ...] = (
         "from edulib.widgets.ch04_newton import softmax_test_dashboard",
         (),
         {"seed": list(range(8)), "n_samples": 5}),
+    StaticDashboard(
+        "hyperparameter-search", "course/05_in_practice/01_hyperparameter_search.ipynb", "dash",
+        "import math\nfrom edulib import data, models, optim, train\nfrom edulib import search as S\n"
+        "from edulib.widgets.ch05_search import search_dashboard",
+        ("split = data.digits()",
+         'SPACE = [S.Real("lr", 1e-4, 1.0, log=True), S.Real("weight_decay", 1e-6, 1e-3, log=True)]',
+         "def val_loss(params, seed, optimizer=optim.Adam):\n"
+         '    model = models.SoftmaxRegression(64, 10, weight_decay=params["weight_decay"])\n'
+         "    theta = model.init_params(seed=seed)\n"
+         '    hist = train.train(model, theta, optimizer(theta, lr=params["lr"]), split, epochs=5, '
+         "batch_size=64,\n"
+         '                       seed=seed, on_diverge="stop")\n'
+         "    return math.inf if hist.diverged else hist.val_loss[-1]",
+         'TABLE = {"lr": 17, "weight_decay": 7}',
+         "table = S.run_trials(val_loss, S.grid(SPACE, TABLE), seeds=[0] * 119)",
+         "surface = S.GridSurface(SPACE, TABLE, table.values)"),
+        {"budget": [2, 4, 8, 16, 32, 64], "method": ["grid", "random", "sobol", "bayes"]}),
 )
