@@ -51,7 +51,8 @@ def _toy():
 def test_there_is_a_source_for_every_chapter():
     names = {dst.relative_to(COURSE).as_posix() for _, dst in PAIRS}
     assert {"01_losses/03_exercises.ipynb", "02_gradient_descent/05_exercises.ipynb",
-            "03_adaptive/05_exercises.ipynb", "04_second_order/05_exercises.ipynb"} <= names
+            "03_adaptive/05_exercises.ipynb", "04_second_order/05_exercises.ipynb",
+            "05_in_practice/05_exercises.ipynb"} <= names
 
 
 @pytest.mark.parametrize("src, dst", PAIRS, ids=[d.name for _, d in PAIRS])

@@ -43,7 +43,8 @@ from edulib.grading.release import fill, solutions  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "course" / "instructor" / "source"
 NOTEBOOK = {"01_losses": "03_exercises", "02_gradient_descent": "05_exercises",
-            "03_adaptive": "05_exercises", "04_second_order": "05_exercises"}
+            "03_adaptive": "05_exercises", "04_second_order": "05_exercises",
+            "05_in_practice": "05_exercises"}
 CONFIG = ROOT / "course" / "instructor" / "nbgrader_config.py"
 SECRET = "red-team-class-secret"
 CELL_TIMEOUT = 6          # TrustedGrades.cell_timeout: a hung top-level cell is stopped after it
@@ -53,6 +54,28 @@ EXIT = "import sys\nsys.exit(3)"
 
 _PROBS = ("Z = X @ params['W'] + params['b']\nP = np.exp(Z - Z.max(axis=1, keepdims=True))\n"
           "P = P / P.sum(axis=1, keepdims=True)\n")
+# chapter 05: a batch norm with one slip, a one-cycle with one slip, a search over lr only
+_BN = ("m = x.shape[0]\nmean, var = x.mean(axis=0), {var}\n"
+       "new_mean = {keep} * running_mean + {take} * mean\n"
+       "new_var = {keep} * running_var + {take} * var{unbias}\nif not training:\n"
+       "    mean, var = running_mean, running_var\n"
+       "    new_mean, new_var = running_mean.copy(), running_var.copy()\n"
+       "return gamma * (x - mean) / np.sqrt(var + eps) + beta, new_mean, new_var")
+_BN_EVAL_UPDATES = ("m = x.shape[0]\nmean = x.mean(axis=0) if training else running_mean\n"
+                    "var = x.var(axis=0) if training else running_var\n"
+                    "new_mean = (1 - momentum) * running_mean + momentum * x.mean(axis=0)\n"
+                    "new_var = (1 - momentum) * running_var + momentum * x.var(axis=0) * m / (m - 1)\n"
+                    "return gamma * (x - mean) / np.sqrt(var + eps) + beta, new_mean, new_var")
+_ONE_CYCLE = ("lr0 = max_lr / div_factor\nlow = {low}\ne = {e}\nif step <= e:\n"
+              "    return max_lr + 0.5 * (lr0 - max_lr) * (1 + math.cos(math.pi * step / e))\n"
+              "p = (step - e) / (total_steps - 1 - e)\n"
+              "return low + 0.5 * (max_lr - low) * (1 + math.cos(math.pi * p))")
+_SEARCH = ("rng = np.random.default_rng(seed)\nbest, best_acc = None, -1.0\n"
+           "for lr in log_uniform({low}, {high}, budget, rng):\n"
+           "    model = models.SoftmaxRegression(64, 10)\n    params = model.init_params(seed=0)\n"
+           "    train.train(model, params, optim.SGD(params, lr=lr), split, epochs=3, batch_size=64)\n"
+           "    acc = float(model.accuracy(params, split.X_val, split.y_val))\n"
+           "    if acc > best_acc:\n        best, best_acc = params, acc\nreturn {ret}")
 # per item (solution cell grade_id): three plausible wrong answers, each with the points its
 # test cell must award (0 or the partial credit of the cases that still pass)
 WRONG = {
@@ -217,6 +240,36 @@ WRONG = {
              "res = quasi_newton.lbfgs(fun, x, maxiter=20)\n"
              "return hessian.unflatten(res.x, like)", 0.0)],                     # stopped too early
     },
+    "05_in_practice": {
+        "log_uniform": [("return rng.uniform(low, high, n)", 0.0),                 # uniform in x
+                        ("return np.exp(np.random.uniform(np.log(low), np.log(high), n))", 0.0),
+                        ("return np.exp(rng.uniform(np.log10(low), np.log10(high), n))", 0.0)],
+        "ema_update": [
+            ("return {k: decay * avg[k] + (1 - decay) * params[k] for k in avg}", 0.4),   # no copy
+            ("if n_averaged == 0:\n    return {k: v.copy() for k, v in params.items()}\n"
+             "return {k: (1 - decay) * avg[k] + decay * params[k] for k in avg}", 0.0),   # swapped
+            ("if n_averaged == 0:\n    return {k: v.copy() for k, v in params.items()}\n"
+             "return {k: avg[k] + (params[k] - avg[k]) / (n_averaged + 1) for k in avg}", 0.4)],  # SWA
+        "batchnorm_forward": [
+            (_BN.format(var="x.var(axis=0, ddof=1)", keep="(1 - momentum)", take="momentum", unbias=""),
+             0.5),                                                      # unbiased variance normalises
+            (_BN.format(var="x.var(axis=0)", keep="momentum", take="(1 - momentum)",
+                        unbias=" * m / (m - 1)"), 0.5),                 # momentum the other way round
+            (_BN_EVAL_UPDATES, 1.5)],                                   # running stats move in eval
+        "one_cycle_lr": [
+            ("lr0 = max_lr / div_factor\ne = pct_start * total_steps - 1\nif step <= e:\n"
+             "    return lr0 + (max_lr - lr0) * step / e\n"
+             "return max_lr + (lr0 / final_div_factor - max_lr) * (step - e) / (total_steps - 1 - e)",
+             0.0),                                                                # linear anneal
+            (_ONE_CYCLE.format(e="pct_start * total_steps", low="lr0 / final_div_factor"), 0.0),
+            (_ONE_CYCLE.format(e="pct_start * total_steps - 1", low="max_lr / final_div_factor"), 0.0)],
+        "tune_digits": [
+            ("model = models.SoftmaxRegression(64, 10)\nparams = model.init_params(seed=0)\n"
+             "train.train(model, params, optim.SGD(params, lr=0.1), split, epochs=3, batch_size=64)\n"
+             "return params", 0.0),                                               # the baseline itself
+            (_SEARCH.format(low="1e-4", high="1e-2", ret="best"), 0.0),            # only slow rates
+            (_SEARCH.format(low="1e-4", high="10.0", ret="{'W': best['W'].T, 'b': best['b']}"), 0.0)],
+    },
 }
 # a submission that hangs and one that exits: inside checked functions (the check's time limit
 # catches them) and, in chapter 01, at the top level of a cell (nbgrader's cell timeout)
@@ -226,6 +279,7 @@ BROKEN = {
     "02_gradient_descent": {"hang": {"fixed_loss_and_grad": HANG}, "exit": {"train_digits": EXIT}},
     "03_adaptive": {"hang": {"momentum_step": HANG}, "exit": {"train_mlp": EXIT, "mu_star": EXIT}},
     "04_second_order": {"hang": {"softmax_hvp": HANG}, "exit": {"fit_lbfgs": EXIT, "lr_sharp": EXIT}},
+    "05_in_practice": {"hang": {"ema_update": HANG}, "exit": {"tune_digits": EXIT, "one_cycle_lr": EXIT}},
 }
 
 # --------------------------------------------------------------------------- the red team
@@ -259,9 +313,21 @@ LIBRARY = {
                        "return hessian.hvp(m, params, X, y, v)",
         "classify_point": "return hessian.classify_critical_point(grad, H).kind",
         "two_loop": "two = quasi_newton.two_loop\nreturn two(np, g, pairs, gamma)"},
+    "05_in_practice": {
+        "ema_update": "from edulib import averaging as av\n"
+                      "a = av.AveragedParams(avg, multi_avg_fn=av.get_ema_multi_avg_fn(decay))\n"
+                      "a.n_averaged = n_averaged\na.update_parameters(params)\nreturn a.params",
+        "log_uniform": "return np.array(search.Real('x', low, high, log=True).from_unit(rng.random(n)))",
+        "batchnorm_forward": "return exercises.ch05._batchnorm_reference(x, gamma, beta, running_mean, "
+                             "running_var, momentum, eps, training)",
+        "one_cycle_lr": "from edulib import schedules\nopt = optim.SGD({'w': np.zeros(1)}, lr=max_lr)\n"
+                        "s = schedules.OneCycleLR(opt, max_lr=max_lr, total_steps=total_steps, "
+                        "pct_start=pct_start, div_factor=div_factor, final_div_factor=final_div_factor, "
+                        "cycle_momentum=False)\nfor _ in range(step):\n    s.step()\nreturn opt.lr"},
 }
 # labs that run the learner's own step or recursion, which in LIBRARY is edulib's: lost too
-LIBRARY_LABS = {"03_adaptive": {"train_mlp"}, "04_second_order": {"fit_lbfgs"}}
+LIBRARY_LABS = {"03_adaptive": {"train_mlp"}, "04_second_order": {"fit_lbfgs"},
+                "05_in_practice": {"tune_digits"}}
 KEEP = ("from edulib import losses as _L\n_kept = _L.mse.grad\n"
         "try:\n    _code = type(_L.mse).grad.__code__\nexcept Exception:\n    pass")
 # a cell that patches every check and the comparisons in NumPy, answers left as stubs
@@ -369,11 +435,20 @@ DUMMY_CALL = {"03_adaptive": {"train_mlp": (
     "    warmup_cosine(0, 0.1, 1, 2)\nexcept Exception:\n    pass\n"
     "from edulib import train\nmodel = models.MLP(64, 32, 10)\nparams = model.init_params(seed=0)\n"
     "train.train(model, params, optim.SGD(params, lr=0.3), split, epochs=epochs, batch_size=64)\n"
-    "return params")}}
+    "return params")},
+    "05_in_practice": {"tune_digits": (
+        "lrs = log_uniform(1e-4, 10.0, budget, np.random.default_rng(seed))\n"
+        "model = models.SoftmaxRegression(64, 10)\nparams = model.init_params(seed=0)\n"
+        "train.train(model, params, optim.SGD(params, lr=1.0), split, epochs=3, batch_size=64)\n"
+        "return params")}}
 NO_TECHNIQUE = {"03_adaptive": {"train_mlp": (
     "from edulib import train\nmodel = models.MLP(64, 32, 10)\nparams = model.init_params(seed=0)\n"
     "train.train(model, params, optim.SGD(params, lr=0.3), split, epochs=epochs, batch_size=64)\n"
-    "return params")}}
+    "return params")},
+    "05_in_practice": {"tune_digits": (                 # one run at a rate found by hand
+        "model = models.SoftmaxRegression(64, 10)\nparams = model.init_params(seed=0)\n"
+        "train.train(model, params, optim.SGD(params, lr=1.0), split, epochs=3, batch_size=64)\n"
+        "return params")}}
 OS_EXIT = "import os\nos._exit(0)"
 # items whose solution cell calls another item's function: they fall with it
 DEPENDS = {"02_gradient_descent": {"numerical_gradient": {"bug_location"}}}
@@ -592,11 +667,13 @@ def test_private_helpers_smuggled_code_and_forged_events_earn_nothing(graded):
     assert text.count("no pipe: not allowed while grading: reading /proc/") == 3
 
 
-def test_the_lab_needs_the_technique_it_teaches(graded):
-    course = graded["03_adaptive"]
-    points = _points(course / "source" / "03_adaptive" / "05_exercises.ipynb")
+@pytest.mark.parametrize("assignment", sorted(NO_TECHNIQUE))
+def test_the_lab_needs_the_technique_it_teaches(graded, assignment):
+    course = graded[assignment]
+    points = _points(course / "source" / assignment / (NOTEBOOK[assignment] + ".ipynb"))
+    lab = {f"test_{gid}" for gid in NO_TECHNIQUE[assignment]}
     for student in ("no_technique", "dummy_call"):
-        _only_lost(_scores(course, "03_adaptive", student), points, {"test_train_mlp"})
+        _only_lost(_scores(course, assignment, student), points, lab)
 
 
 @pytest.mark.parametrize("assignment", sorted(NOTEBOOK))

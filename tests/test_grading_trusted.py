@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 
 from edulib import exercises
-from edulib.exercises import SPEC, Recipe, ch02, ch03, ch04
-from edulib.grading import child, classroom, items, trusted, wire
+from edulib.exercises import SPEC, Recipe, ch02, ch03, ch04, ch05
+from edulib.grading import child, classroom, items, release, trusted, wire
 from edulib.grading.items import ITEMS, hidden_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "course" / "instructor" / "source"
 NOTEBOOK = {"01_losses": "03_exercises", "02_gradient_descent": "05_exercises",
-            "03_adaptive": "05_exercises", "04_second_order": "05_exercises"}
+            "03_adaptive": "05_exercises", "04_second_order": "05_exercises",
+            "05_in_practice": "05_exercises"}
 
 
 def _source(chapter: str):
@@ -100,6 +101,17 @@ def test_every_forbidden_function_exists():
     assert "edulib.exercises.ch03:_drive_momentum" not in targets
     assert {"edulib.exercises.ch03:_adam_reference", "edulib.exercises.ch02:_sgd_reference",
             "edulib.exercises.ch01:check_mse_grad"} <= targets
+    assert {"edulib.exercises.ch05:_drive_ema", "edulib.exercises.ch05:search_lab_split",
+            "edulib.exercises.ch05:_log_uniform_off"}.isdisjoint(targets)
+    assert {"edulib.exercises.ch05:_batchnorm_reference", "edulib.exercises.ch05:_ema_reference",
+            "edulib.exercises.ch05:_search_lab_baseline"} <= targets
+    # chapter 05's lab may run the trials through edulib.search, never its samplers
+    lab = next(it for it in ITEMS["05_in_practice"] if it.answer == "tune_digits")
+    lab_targets = set(child.expand(list(lab.forbidden), list(lab.allowed)))
+    assert {"edulib.search:random", "edulib.search:sobol", "edulib.search:Real.from_unit"} <= lab_targets
+    assert lab_targets.isdisjoint({"edulib.search:run_trials", "edulib.search:_run_trial",
+                                   "edulib.search:Trials.best"})
+    assert set(lab.allowed) <= set(child.expand(["edulib.search:*"]))
 
 
 def test_hidden_seeds_come_from_the_secret():
@@ -233,6 +245,89 @@ def test_library_calls_score_zero_and_a_dying_cell_costs_nothing(tmp_path):
     assert g.item("test_mse_grad").forbidden[0].startswith("edulib.losses:")
     assert g.score == 10.0
     assert any(c.status == "crashed" and c.index == 1 for c in g.cells)
+
+
+# chapter 05: cheats that score nothing on their items (one submission each), answers copied for
+# the visible inputs that keep only the visible share, and checks patched in the kernel
+_CH05_CHEATS = {
+    # a sampler uniform in x, not in log x
+    "log_uniform": "return rng.uniform(low, high, n)",
+    # edulib's own average, renamed
+    "ema_update": "from edulib.averaging import AveragedParams as _A, get_ema_multi_avg_fn as _f\n"
+                  "a = _A(avg, multi_avg_fn=_f(decay))\na.n_averaged = n_averaged\n"
+                  "a.update_parameters(params)\nreturn a.params",
+    # the reference inside the checks
+    "batchnorm_forward": "return exercises.ch05._batchnorm_reference(x, gamma, beta, running_mean, "
+                         "running_var, momentum, eps, training)",
+    # a search drawn by edulib's sampler instead of the learner's log_uniform
+    "tune_digits": "space = [search.Real('lr', 1e-4, 10.0, log=True)]\n"
+                   "best, best_acc = None, -1.0\nfor hp in search.random(space, 12, seed=0):\n"
+                   "    model = models.SoftmaxRegression(64, 10)\n    params = model.init_params(seed=0)\n"
+                   "    train.train(model, params, optim.SGD(params, lr=hp['lr']), split, epochs=3, "
+                   "batch_size=64)\n"
+                   "    acc = float(model.accuracy(params, split.X_val, split.y_val))\n"
+                   "    if acc > best_acc:\n        best, best_acc = params, acc\nreturn best",
+}
+
+
+def _ch05_submission(tmp_path, answers, first=()):
+    """The learner version of chapter 05 solved, with ``answers`` in place of some solutions."""
+    solved = release.solutions(SOURCE / "05_in_practice" / "05_exercises.ipynb")
+    out = tmp_path / "submission.ipynb"
+    release.fill(ROOT / "course" / "05_in_practice" / "05_exercises.ipynb", {**solved, **answers},
+                 out, first)
+    return nbformat.read(out, as_version=4)
+
+
+def _one_cycle_lookup() -> str:
+    """one_cycle_lr as a table of the notebook's visible cases, and 0 anywhere else."""
+    table = {}
+    for args in ch05._one_cycle_runs(0):
+        for t, lr in enumerate(ch05._one_cycle_reference(*args)):
+            table[(t, *args)] = float(lr)
+    return (f"table = {table!r}\n"
+            "return table.get((step, total_steps, max_lr, pct_start, div_factor, final_div_factor), 0.0)")
+
+
+def test_chapter05_cheats_score_zero_on_their_items(tmp_path):
+    src = _source("05_in_practice")
+    sub = _ch05_submission(tmp_path, {**_CH05_CHEATS, "one_cycle_lr": _one_cycle_lookup()})
+    g = trusted.grade_notebook(sub, src, secret="unit-test-secret", cell_timeout=30)
+    points = {it.test_id: it.points for it in g.items}
+    assert points == {"test_log_uniform": 0.0, "test_ema_update": 0.0, "test_batchnorm_forward": 0.0,
+                      "test_one_cycle_lr": 1.0, "test_tune_digits": 0.0}, points
+    assert "uniform in x, not in log x" in g.item("test_log_uniform").feedback
+    assert "hidden cases: 0 of 3 pass" in g.item("test_log_uniform").feedback
+    assert g.item("test_ema_update").forbidden[0].startswith("edulib.averaging:")
+    assert g.item("test_batchnorm_forward").forbidden == ["edulib.exercises.ch05:_batchnorm_reference"]
+    assert g.item("test_tune_digits").forbidden[0].startswith("edulib.search:")
+    # the table passes the 3 visible cases and no hidden one: the visible share, 1 of 2 points
+    assert "PASS one_cycle_lr" in g.item("test_one_cycle_lr").feedback
+    assert "hidden cases: 0 of 3 pass" in g.item("test_one_cycle_lr").feedback
+
+
+def test_chapter05_patched_checks_and_a_lab_without_the_search_earn_nothing(tmp_path):
+    src = _source("05_in_practice")
+    patch = ("from edulib import exercises\n"
+             "exercises.CheckResult.points = lambda self, m: float(m)\n"
+             "for name in list(vars(exercises)):\n"
+             "    if name.startswith('check_'):\n"
+             "        setattr(exercises, name, lambda *a, **k: exercises.CheckResult('x'))\n"
+             "import numpy as np\nnp.allclose = np.array_equal = lambda *a, **k: True")
+    stubs = {gid: "raise NotImplementedError()" for gid in release.solutions(
+        SOURCE / "05_in_practice" / "05_exercises.ipynb")}
+    g = trusted.grade_notebook(_ch05_submission(tmp_path, stubs, first=[patch]), src,
+                               secret="unit-test-secret", cell_timeout=30)
+    assert g.score == 0.0
+    # a right sampler called for show, then one fixed learning rate: the lab only
+    fixed = ("log_uniform(1e-4, 10.0, 12, np.random.default_rng(0))\n"
+             "model = models.SoftmaxRegression(64, 10)\nparams = model.init_params(seed=0)\n"
+             "train.train(model, params, optim.SGD(params, lr=1.0), split, epochs=3, batch_size=64)\n"
+             "return params")
+    g = trusted.grade_notebook(_ch05_submission(tmp_path, {"tune_digits": fixed}), src,
+                               secret="unit-test-secret", cell_timeout=30)
+    assert g.item("test_tune_digits").points == 0.0 and g.score == 8.0
+    assert "with your log_uniform switched off" in g.item("test_tune_digits").feedback
 
 
 def test_the_class_report(tmp_path, solved_ch01):

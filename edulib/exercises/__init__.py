@@ -26,7 +26,7 @@ come from :mod:`edulib.grading`, which runs the same checks (``check_*(SPEC)`` r
 Only bad arguments to the check itself raise (``TypeError``/``ValueError`` naming the argument:
 a string ``delta``, a negative ``timeout``). Learners' functions receive NumPy arrays.
 
-Modules: :mod:`.engine` (cases, running, judging), :mod:`.ch01` ... :mod:`.ch04` (one per
+Modules: :mod:`.engine` (cases, running, judging), :mod:`.ch01` ... :mod:`.ch05` (one per
 chapter); ``CHECKS`` maps every exercise name to its check.
 """
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import ch01, ch02, ch03, ch04, engine
+from . import ch01, ch02, ch03, ch04, ch05, engine
 from .ch01 import (
     check_bce_with_logits,
     check_hinge_grad,
@@ -70,6 +70,15 @@ from .ch04 import (
     check_softmax_hvp,
     check_two_loop,
     lbfgs_lab_reference,
+)
+from .ch05 import (
+    check_batchnorm_forward,
+    check_ema_update,
+    check_log_uniform,
+    check_one_cycle_lr,
+    check_search_lab,
+    search_lab_baseline,
+    search_lab_split,
 )
 from .engine import (
     SPEC,
@@ -109,17 +118,24 @@ CHECKS: dict[str, Callable[..., CheckResult]] = {
     "classify_point": check_classify_point,
     "two_loop": check_two_loop,
     "lbfgs_lab": check_lbfgs_lab,
+    "log_uniform": check_log_uniform,
+    "ema_update": check_ema_update,
+    "batchnorm_forward": check_batchnorm_forward,
+    "one_cycle_lr": check_one_cycle_lr,
+    "search_lab": check_search_lab,
 }
 
 __all__ = [
     "CHECKS", "SPEC", "Case", "CaseResult", "Check", "CheckResult", "Expect", "Outcome", "Recipe",
-    "adaptive_lab_baseline", "ch01", "ch02", "ch03", "ch04", "check_adam_step",
-    "check_adaptive_lab", "check_bce_with_logits", "check_bug_location", "check_classify_point",
-    "check_digits_lab", "check_fixed_loss_and_grad", "check_hinge_grad", "check_huber_grad",
-    "check_lbfgs_lab", "check_loss_at_init", "check_lr_max", "check_minibatch_sgd",
+    "adaptive_lab_baseline", "ch01", "ch02", "ch03", "ch04", "ch05", "check_adam_step",
+    "check_adaptive_lab", "check_batchnorm_forward", "check_bce_with_logits",
+    "check_bug_location", "check_classify_point", "check_digits_lab", "check_ema_update",
+    "check_fixed_loss_and_grad", "check_hinge_grad", "check_huber_grad", "check_lbfgs_lab",
+    "check_log_uniform", "check_loss_at_init", "check_lr_max", "check_minibatch_sgd",
     "check_momentum_step", "check_mse_grad", "check_mu_star", "check_numerical_gradient",
-    "check_robust_line", "check_softmax_cross_entropy", "check_softmax_cross_entropy_grad",
-    "check_softmax_hvp", "check_two_loop", "check_warmup_cosine", "default_timeout",
-    "digits_lab_baseline", "engine", "lbfgs_lab_reference", "planted_bug_loss_and_grad",
-    "robust_line_baseline", "run_isolated",
+    "check_one_cycle_lr", "check_robust_line", "check_search_lab", "check_softmax_cross_entropy",
+    "check_softmax_cross_entropy_grad", "check_softmax_hvp", "check_two_loop",
+    "check_warmup_cosine", "default_timeout", "digits_lab_baseline", "engine",
+    "lbfgs_lab_reference", "planted_bug_loss_and_grad", "robust_line_baseline", "run_isolated",
+    "search_lab_baseline", "search_lab_split",
 ]

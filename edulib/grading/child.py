@@ -56,6 +56,8 @@ CHILD_SAFE = frozenset({
     "ch02.test_function", "ch02._quadratic_matrix", "ch02.lr_max_matrix",
     "ch03._drive_momentum", "ch03._drive_adam", "ch03._drive_schedule", "ch03._halved",
     "ch03.valley_matrix", "ch04.sharpness_problem", "ch04.sharpness_matvec",
+    "ch05._drive_log_uniform", "ch05._drive_ema", "ch05._drive_one_cycle", "ch05._log_uniform_off",
+    "ch05.search_lab_split",
 })
 # modules whose autograd would do an exercise's work
 DENIED_IMPORTS = frozenset({"torch", "jax", "jaxlib", "tensorflow", "autograd", "mxnet",
@@ -67,7 +69,7 @@ DENIED_EVENTS = ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spaw
 WRITE_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
                 "os.symlink", "os.link", "os.truncate", "os.utime", "shutil.")
 
-EXERCISE_MODULES = ("engine", "ch01", "ch02", "ch03", "ch04")
+EXERCISE_MODULES = ("engine", "ch01", "ch02", "ch03", "ch04", "ch05")
 MAX_EVENT_BYTES = 64 * 1024 * 1024
 
 

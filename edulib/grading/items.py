@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..exercises import SPEC, Check, CheckResult, Recipe, ch01, ch02, ch03, ch04
+from ..exercises import SPEC, Check, CheckResult, Recipe, ch01, ch02, ch03, ch04, ch05
 
 __all__ = ["ITEMS", "Item", "class_secret", "hidden_seeds", "items_for"]
 
@@ -32,7 +32,8 @@ __all__ = ["ITEMS", "Item", "class_secret", "hidden_seeds", "items_for"]
 #: them (``module:*`` stands for every function and method the module defines)
 EVERYTHING = tuple(f"edulib.{m}:*" for m in (
     "losses", "models", "gradcheck", "fitting", "functions", "optim", "schedules", "train",
-    "diagnose", "landscape", "hessian", "spectral", "quasi_newton", "averaging", "search"))
+    "diagnose", "landscape", "hessian", "spectral", "quasi_newton", "averaging", "search",
+    "babysit"))
 #: what chapter 04's H_matvec (given code) runs: the Hessian-vector product and its helpers
 _HVP_PATH = ("edulib.hessian:hvp", "edulib.hessian:_hvp_analytic", "edulib.hessian:_hvp_fd",
              "edulib.hessian:flatten", "edulib.hessian:unflatten", "edulib.hessian:_norm",
@@ -126,6 +127,14 @@ def _sharpness_judge(value: Any, seed: int) -> CheckResult:
 
 
 # --------------------------------------------------------------------------- the course
+#: what chapter 05's lab may run of edulib.search: the trial runner and its records, not the
+#: samplers (random, sobol, Real.from_unit ...) that would draw the log-uniform values for it
+_TRIAL_RUNNER = ("edulib.search:run_trials", "edulib.search:_check_configs",
+                 "edulib.search:_check_executor", "edulib.search:_check_seed",
+                 "edulib.search:trial_seeds", "edulib.search:_evaluate", "edulib.search:_run_trial",
+                 "edulib.search:_as_value", "edulib.search:Trials.ok", "edulib.search:Trials.failed",
+                 "edulib.search:Trials.best", "edulib.search:Trials.best_so_far",
+                 "edulib.search:Trials.table")
 _QN_SOLVERS = ("edulib.quasi_newton:two_loop", "edulib.quasi_newton:lbfgs",
                "edulib.quasi_newton:bfgs", "edulib.quasi_newton:newton", "edulib.quasi_newton:_Run.*")
 
@@ -159,8 +168,9 @@ ITEMS: dict[str, list[Item]] = {
              forbidden=EVERYTHING),
         Item("test_lr_max", "lr_max", 1, n_hidden=2,
              **_matrix_item(ch02.lr_max_matrix, 5, "A", ch02.check_lr_max)),
-        # on 100 other splits the tuned recipe's error is up to 1.08x the untuned baseline's:
-        # a hidden split asks for at most 1.1x, not the notebook's 0.8x
+        # a hidden split asks for at most 1.1x the untuned baseline's error, not the notebook's 0.8x:
+        # on 16 hidden-like splits the solved recipe's error is 0.39x-0.83x the baseline's
+        # (tests/test_grading_lab_margins.py)
         Item("test_train_digits", "train_digits", 3,
              check=lambda seed: ch02.check_digits_lab(SPEC, seeds=_lab_seeds((0,))(seed),
                                                       ratio=0.8 if seed == 0 else 1.1)),
@@ -192,6 +202,23 @@ ITEMS: dict[str, list[Item]] = {
         Item("test_fit_lbfgs", "fit_lbfgs", 3,
              check=lambda seed: ch04.check_lbfgs_lab(SPEC, seeds=_lab_seeds((0,))(seed)),
              forbidden=_QN_SOLVERS),
+    ],
+    "05_in_practice": [
+        Item("test_log_uniform", "log_uniform", 2, check=_fn(ch05.check_log_uniform),
+             forbidden=EVERYTHING),
+        Item("test_ema_update", "ema_update", 2, check=_fn(ch05.check_ema_update),
+             forbidden=EVERYTHING),
+        Item("test_batchnorm_forward", "batchnorm_forward", 2,
+             check=_fn(ch05.check_batchnorm_forward), forbidden=EVERYTHING),
+        Item("test_one_cycle_lr", "one_cycle_lr", 2, check=_fn(ch05.check_one_cycle_lr),
+             forbidden=EVERYTHING),
+        # on 24 other splits (seeds 1-24) the notebook's search has a test error 0.19-0.71x the
+        # untuned baseline's, on the notebook's split 0.46-0.51x with sampler seeds 0-9
+        # (tests/test_exercises.py): a hidden split asks for at most 0.85x, the notebook's 0.6x
+        Item("test_tune_digits", "tune_digits", 3,
+             check=lambda seed: ch05.check_search_lab(SPEC, seeds=_lab_seeds((0,))(seed),
+                                                      ratio=0.6 if seed == 0 else 0.85),
+             forbidden=("edulib.search:*",), allowed=_TRIAL_RUNNER),
     ],
 }
 
