@@ -39,7 +39,8 @@ from . import _checks as chk
 from .backend import array_namespace
 from .schedules import SWALR
 
-__all__ = ["SWALR", "AveragedParams", "get_ema_avg_fn", "get_ema_multi_avg_fn", "get_swa_avg_fn"]
+__all__ = ["SWALR", "AveragedParams", "get_ema_avg_fn", "get_ema_multi_avg_fn", "get_swa_avg_fn",
+           "update_bn"]
 
 
 def _lerp_(avg: Any, p: Any, weight: float) -> None:
@@ -119,8 +120,10 @@ class AveragedParams:
     - ``multi_avg_fn(avgs, ps, n)`` updates lists of arrays in place (:func:`get_ema_multi_avg_fn`);
     - neither (default): SWA, :math:`\bar\theta \leftarrow \bar\theta + (\theta - \bar\theta)/(n+1)`.
 
-    Passing both is a ValueError (PyTorch: an AssertionError). edulib models keep no buffers, so
-    there is no ``use_buffers``. Arrays of any edulib backend work; an update's arrays must
+    Passing both is a ValueError (PyTorch: an AssertionError). Every array of the dict is
+    averaged, batch normalisation's running statistics included (PyTorch's ``use_buffers=True``);
+    for the usual SWA recipe recompute them for the averaged weights with :func:`update_bn`
+    afterwards. Arrays of any edulib backend work; an update's arrays must
     match ``self.params`` in keys, library and shapes (other real dtypes are cast, as PyTorch's
     ``copy_`` does) and be finite.
     """
@@ -204,3 +207,41 @@ class AveragedParams:
         rule = self.avg_fn or self.multi_avg_fn
         name = "SWA (equal weights)" if rule is None else getattr(rule, "__qualname__", repr(rule))
         return f"AveragedParams(n_averaged={self.n_averaged}, rule={name!r}, keys={list(self.params)})"
+
+
+def update_bn(model: Any, params: Mapping[str, Any], X: Any, batch_size: int | None = None) -> None:
+    r"""Recompute batch normalisation's running statistics in ``params`` (e.g. ``swa.params``)
+    with one pass over ``X``, as ``torch.optim.swa_utils.update_bn`` does.
+
+    Averaged weights never ran through the network, so the running statistics averaged with
+    them do not describe their activations. Here they are reset (mean 0, variance 1), then each
+    batch of ``batch_size`` rows of ``X`` in order (all of ``X`` by default) runs forward in
+    training mode and the statistics become the plain average over the batches (PyTorch's
+    ``momentum=None``: the :math:`k`-th batch weighs :math:`1/k`). A model without buffers is
+    left as it is.
+    """
+    buffers = getattr(model, "buffer_shapes", None)
+    if not buffers:
+        return
+    _check_params(params)
+    missing = sorted(set(buffers) - set(params))
+    if missing:
+        raise ValueError(f"params must hold the running statistics {sorted(buffers)} to update, "
+                         f"missing {missing}")
+    xp, params_c, X = model._check_params_X(params, X, True)
+    n = X.shape[0]
+    batch_size = n if batch_size is None else chk.check_int(batch_size, "batch_size", low=2)
+    for name in buffers:
+        params[name][...] = 1.0 if name.startswith("running_var") else 0.0
+    momentum = model.bn_momentum
+    try:
+        for k, start in enumerate(range(0, n, batch_size), start=1):
+            Xb = X[start:start + batch_size, ...]
+            if Xb.shape[0] < 2:
+                raise ValueError(f"X's last batch holds 1 row (N={n}, batch_size={batch_size}): "
+                                 "batch statistics need more than 1 value per channel, as in PyTorch")
+            model.bn_momentum = 1.0 / k
+            _, cache, _ = model._run(xp, params, Xb, training=True)
+            model._update_buffers(xp, params, cache, Xb.shape[0])
+    finally:
+        model.bn_momentum = momentum

@@ -49,6 +49,7 @@ __all__ = [
     "hvp",
     "model_matvec",
     "track_sharpness",
+    "trainable",
     "unflatten",
 ]
 
@@ -175,6 +176,22 @@ def fd_step(xp: ModuleType, dtype: Any, theta_norm: float, v_norm: float) -> flo
     return eps ** (1.0 / 3.0) * max(1.0, theta_norm) / v_norm
 
 
+def trainable(model: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The arrays of ``params`` that training moves: a model's buffers (batch normalisation's
+    running statistics, ``model.buffer_shapes``) are left out, as the loss has no gradient, and
+    so no curvature, in them. Curvature is that of the training-mode loss (batch statistics of
+    the data given), the loss gradient descent follows."""
+    buffers = getattr(model, "buffer_shapes", {}) or {}
+    return {k: v for k, v in params.items() if k not in buffers}
+
+
+def _training_loss(model: Any, params: Mapping[str, Any], X: Any, y: Any) -> Any:
+    """``model.loss`` in training mode (asked for only where the model has a mode)."""
+    if getattr(model, "buffer_shapes", None):
+        return model.loss(params, X, y, training=True)
+    return model.loss(params, X, y)
+
+
 def hvp(model: Any, params: Mapping[str, Any], X: Any, y: Any, v: Mapping[str, Any],
         method: str = "auto", h: float | None = None) -> Params:
     r"""Hessian-vector product :math:`H v` of ``model.loss`` (weight decay included) at
@@ -206,7 +223,7 @@ def hvp(model: Any, params: Mapping[str, Any], X: Any, y: Any, v: Mapping[str, A
             f"method='analytic' needs LinearRegression or SoftmaxRegression, received "
             f"{type(model).__name__}; use method='fd' (or 'auto')"
         )
-    xp, params_c, Xc = model._check_params_X(params, X)
+    xp, params_c, Xc = model._check_params_X(trainable(model, params), X)
     yc = model._check_y(xp, Xc, y, params_c)
     vd = _check_direction(xp, v, params_c)
     if h is not None:
@@ -270,7 +287,7 @@ def dense(model: Any, params: Mapping[str, Any], X: Any, y: Any, method: str = "
     _check_model(model)
     _check_params(params, "params")
     max_params = chk.check_int(max_params, "max_params", 1)
-    xp, params_c, _ = model._check_params_X(params, X)
+    xp, params_c, _ = model._check_params_X(trainable(model, params), X)
     P = sum(math.prod(p.shape) for p in params_c.values())
     if P > max_params:
         mb = P * P * 8 / 2**20
@@ -313,7 +330,7 @@ class ModelMatvec:
                  method: str = "auto") -> None:
         _check_model(model)
         _check_params(params, "params")
-        xp, params_c, Xc = model._check_params_X(params, X)
+        xp, params_c, Xc = model._check_params_X(trainable(model, params), X)
         yc = model._check_y(xp, Xc, y, params_c)
         if method not in ("auto", "analytic", "fd"):
             raise ValueError(f"method must be 'auto', 'analytic' or 'fd', received {method!r}")
@@ -505,7 +522,7 @@ def track_sharpness(model: Any, params: Mapping[str, Any], X: Any, y: Any, lr: f
     every = chk.check_int(every, "every", 1)
     lanczos_steps = chk.check_int(lanczos_steps, "lanczos_steps", 1)
     tol = chk.check_number(tol, "tol", low=0.0)
-    xp, p, Xc = model._check_params_X(params, X)
+    xp, p, Xc = model._check_params_X(trainable(model, params), X)
     yc = model._check_y(xp, Xc, y, p)
     N = Xc.shape[0]
     if batch_size is not None:
@@ -526,7 +543,7 @@ def track_sharpness(model: Any, params: Mapping[str, Any], X: Any, y: Any, lr: f
         v = r.eigenvectors[:, 0]
         n_hvp += r.n_matvec
         if math.isnan(loss[step]):
-            loss[step] = float(model.loss(p, Xc, yc))
+            loss[step] = float(_training_loss(model, p, Xc, yc))
         rows.append((step, float(r.eigenvalues[0]), float(r.residuals[0]), r.converged,
                      loss[step]))
 

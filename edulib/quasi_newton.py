@@ -756,7 +756,7 @@ def model_objective(model: Any, X: Any, y: Any, params_like: Mapping[str, Any], 
     ``weight_decay=`` sets a different λ for this objective (on a copy of the model). Turn the
     result back into parameters with ``hessian.unflatten(res.x, params_like)``.
     """
-    from .hessian import flatten, unflatten
+    from .hessian import _training_loss, flatten, trainable, unflatten
 
     if not all(hasattr(model, a) for a in ("loss_and_grad", "param_shapes")):
         raise TypeError(f"model must be an edulib model with loss_and_grad, received "
@@ -768,7 +768,8 @@ def model_objective(model: Any, X: Any, y: Any, params_like: Mapping[str, Any], 
         lam = chk.check_number(weight_decay, "weight_decay", low=0.0)
         model = copy.copy(model)
         model.weight_decay = lam
-    model.loss(params_like, X, y)           # validates params_like, X and y once, up front
+    params_like = trainable(model, params_like)   # batch norm's running statistics stay out
+    _training_loss(model, params_like, X, y)       # validates params_like, X and y once, up front
     x0 = flatten(params_like)
 
     def fun(x: Any) -> tuple[Any, Any]:

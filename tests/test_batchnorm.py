@@ -561,3 +561,67 @@ def test_every_backend_gives_the_numpy_numbers(xp, training):
     np.testing.assert_allclose(to_numpy(model.predict_proba(params, Xx)),
                                model.predict_proba(ref, X), rtol=1e-12)
     assert math.isfinite(float(model.accuracy(params, Xx, yx)))
+
+
+def test_curvature_tools_take_a_batch_norm_model_with_its_running_statistics():
+    """hvp, dense, model_matvec, track_sharpness and quasi_newton.model_objective leave the
+    running statistics out (no gradient, no curvature) and use the training-mode loss."""
+    from edulib import quasi_newton
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    model = models.MLP(4, hidden=5, n_classes=3, batch_norm=True)
+    params = model.init_params(seed=0)
+    train_only = hessian.trainable(model, params)
+    assert set(train_only) == set(model.param_shapes)
+    H = hessian.dense(model, params, X, y)
+    assert np.allclose(H, hessian.dense(model, train_only, X, y))
+    v = {k: rng.standard_normal(a.shape) for k, a in train_only.items()}
+    Hv = hessian.flatten(hessian.hvp(model, params, X, y, v))
+    assert np.allclose(Hv, H @ hessian.flatten(v), rtol=1e-4, atol=1e-6)
+    mv = hessian.model_matvec(model, params, X, y)
+    assert mv.n == H.shape[0]
+    trace = hessian.track_sharpness(model, params, X, y, lr=0.1, steps=3, every=3)
+    assert np.isclose(trace.sharpness[0], np.linalg.eigvalsh(H)[-1], rtol=1e-3)
+    fun, x0 = quasi_newton.model_objective(model, X, y, params)
+    loss, g = fun(x0)
+    assert x0.shape == (H.shape[0],) and g.shape == x0.shape
+    assert np.isclose(float(loss), float(model.loss(train_only, X, y, training=True)))
+
+
+@pytest.mark.parametrize("batch_size", [None, 16, 7])
+def test_update_bn_equals_torch_swa_utils(batch_size):
+    """averaging.update_bn recomputes the running statistics as torch.optim.swa_utils.update_bn:
+    reset, then the plain average of each batch's statistics (momentum=None)."""
+    torch = pytest.importorskip("torch")
+    from edulib.averaging import update_bn
+
+    model = models.MLP(4, hidden=(6, 5), n_classes=3, batch_norm=True)
+    params = model.init_params(seed=1)
+    X, _ = _data(model, 45, seed=2)
+    net = _torch_net(torch, model, params)
+    bs = batch_size or len(X)
+    loader = [torch.tensor(X[i:i + bs]) for i in range(0, len(X), bs)]
+    torch.optim.swa_utils.update_bn(loader, net)
+    update_bn(model, params, X, batch_size=batch_size)
+    ref = _torch_arrays(model, net)
+    for k in model.buffer_shapes:
+        np.testing.assert_allclose(params[k], ref[k], rtol=1e-13, atol=1e-15)
+    assert model.bn_momentum == 0.1                      # restored
+
+
+def test_update_bn_refuses_a_last_batch_of_one_and_leaves_plain_models_alone():
+    from edulib.averaging import update_bn
+
+    model = models.MLP(4, hidden=5, n_classes=3, batch_norm=True)
+    params = model.init_params(seed=0)
+    X, _ = _data(model, 9, seed=0)
+    with pytest.raises(ValueError, match="1 row"):
+        update_bn(model, params, X, batch_size=4)
+    with pytest.raises(ValueError, match="missing"):
+        update_bn(model, {k: params[k] for k in model.param_shapes}, X)
+    plain = models.MLP(4, hidden=5, n_classes=3)
+    p = plain.init_params(seed=0)
+    before = {k: v.copy() for k, v in p.items()}
+    update_bn(plain, p, X)
+    assert all(np.array_equal(p[k], before[k]) for k in p)

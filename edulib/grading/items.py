@@ -39,7 +39,7 @@ _HVP_PATH = ("edulib.hessian:hvp", "edulib.hessian:_hvp_analytic", "edulib.hessi
              "edulib.hessian:flatten", "edulib.hessian:unflatten", "edulib.hessian:_norm",
              "edulib.hessian:_check_model", "edulib.hessian:_check_direction",
              "edulib.hessian:_check_params", "edulib.hessian:has_analytic_hvp",
-             "edulib.hessian:fd_step")
+             "edulib.hessian:fd_step", "edulib.hessian:trainable")
 
 
 @dataclass(frozen=True)

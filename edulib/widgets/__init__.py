@@ -20,7 +20,10 @@ One module per chapter:
   numbers: :func:`momentum_rate`, :func:`optimal_momentum`, :func:`measured_rate`;
 * ``ch04_hessian``: :func:`taylor_dashboard`, :func:`saddle_escape_dashboard`,
   :func:`sharpness_dashboard`; ``ch04_newton``: :func:`lbfgs_memory_dashboard`,
-  :func:`softmax_test_dashboard`.
+  :func:`softmax_test_dashboard`;
+* ``ch05_search``: :func:`search_dashboard` (budget and method over a validation-loss
+  surface); ``ch05_bn``: :func:`bn_lr_dashboard` (learning rate with batch norm on or off);
+  ``ch05_babysit``: :func:`babysit_dashboard` (the babysitting readings of recorded runs).
 
 Every dashboard that runs an optimizer offers the optimizers of :data:`edulib.optim.OPTIMIZERS`
 through one control, :class:`OptimizerChoice`, built from the table
@@ -32,10 +35,14 @@ from .ch02 import examples_seen, gd_dashboard, minibatch_checkpoints, minibatch_
 from .ch03 import measured_rate, momentum_dashboard, momentum_rate, optimal_momentum
 from .ch04_hessian import saddle_escape_dashboard, sharpness_dashboard, taylor_dashboard
 from .ch04_newton import lbfgs_memory_dashboard, softmax_test_dashboard
+from .ch05_babysit import babysit_dashboard
+from .ch05_bn import bn_lr_dashboard
+from .ch05_search import search_dashboard
 from .core import OPTIMIZER_SLIDERS, Dashboard, OptimizerChoice
 
-__all__ = ["OPTIMIZER_SLIDERS", "Dashboard", "OptimizerChoice", "examples_seen",
+__all__ = ["OPTIMIZER_SLIDERS", "Dashboard", "OptimizerChoice", "babysit_dashboard",
+           "bn_lr_dashboard", "examples_seen",
            "focal_gamma_dashboard", "focal_share", "gd_dashboard", "huber_delta_dashboard",
            "measured_rate", "minibatch_checkpoints", "minibatch_dashboard", "momentum_dashboard",
            "momentum_rate", "optimal_momentum", "lbfgs_memory_dashboard", "saddle_escape_dashboard",
-           "sharpness_dashboard", "softmax_test_dashboard", "taylor_dashboard"]
+           "search_dashboard", "sharpness_dashboard", "softmax_test_dashboard", "taylor_dashboard"]
