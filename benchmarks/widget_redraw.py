@@ -104,6 +104,11 @@ CASES: list[Case] = [
          _cycle([0.5, 1.0, 2.0, 4.0]), 300.0),
     Case("batch norm (ch. 05): toggle", lambda: _bn_dashboard(), "batch_norm",
          _cycle([False, True]), 300.0),
+    # chapter 05: babysitting; recorded runs (healthy, too small, dead units), a full redraw
+    Case("babysit (ch. 05): step", lambda: _babysit_dashboard(), "step",
+         _cycle([0, 16, 32, 48, 56]), 300.0),
+    Case("babysit (ch. 05): run", lambda: _babysit_dashboard(), "run",
+         _cycle(["healthy", "too small", "dead (bias -3)"]), 300.0),
 ]
 
 
@@ -141,6 +146,35 @@ def _bn_dashboard(**kwargs: Any) -> Any:
     from edulib.widgets.ch05_bn import bn_lr_dashboard
 
     return bn_lr_dashboard(**kwargs)
+
+
+@functools.cache
+def _babysit_runs() -> dict:
+    """Three recorded runs of a 64-16-16-10 MLP on 300 digits (6 epochs, batches of 32)."""
+    from edulib import data, models
+    from edulib.babysit import Monitor
+    from edulib.optim import SGD
+    from edulib.train import train
+
+    s = data.digits()
+    split = data.Split(s.X_train[:300], s.X_val[:100], s.y_train[:300], s.y_val[:100])
+    model, runs = models.MLP(64, (16, 16), 10), {}
+    for name, lr, bias in (("healthy", 0.02, 0.0), ("too small", 1e-5, 0.0),
+                           ("dead (bias -3)", 0.02, -3.0)):
+        params = model.init_params(seed=0)
+        params["b1"][...] = bias
+        params["b2"][...] = bias
+        mon = Monitor(every=4)
+        hist = train(model, params, SGD(params, lr=lr, momentum=0.9), split, epochs=6,
+                     batch_size=32, seed=0, monitor=mon)
+        runs[name] = (hist, mon)
+    return runs
+
+
+def _babysit_dashboard() -> Any:
+    from edulib.widgets.ch05_babysit import babysit_dashboard
+
+    return babysit_dashboard(_babysit_runs(), n_classes=10)
 
 
 def measure(case: Case, warmup: int = 3) -> list[float]:

@@ -1,7 +1,8 @@
 """A learner's steps, in a real browser: JupyterLab opens a notebook, Run All Cells runs it
-without an error, and a dashboard answers its slider moved with the keyboard. Three notebooks:
-the first one (Huber's delta), chapter 03's momentum notebook (the μ slider) and chapter 04's
-Hessian notebook (the saddle's perturbation σ). Each checks that the dashboard's figure is
+without an error, and a dashboard answers its slider moved with the keyboard. Four notebooks:
+the first one (Huber's delta), chapter 03's momentum notebook (the μ slider), chapter 04's
+Hessian notebook (the saddle's perturbation σ) and chapter 05's search notebook (the budget
+slider of the search dashboard). Each checks that the dashboard's figure is
 shown at its own pixel size (not stretched, not soft).
 
 Needs the ``playwright`` Python package (the ``browser`` extra) and Debian's Chromium at
@@ -28,6 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 NOTEBOOK = "01_losses/01_regression_losses.ipynb"
 MOMENTUM_NOTEBOOK = "03_adaptive/01_momentum.ipynb"
 HESSIAN_NOTEBOOK = "04_second_order/01_hessian_critical_points.ipynb"
+SEARCH_NOTEBOOK = "05_in_practice/01_hyperparameter_search.ipynb"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 # JupyterLab user settings for a quiet, deterministic page: no news/update toasts, and every
@@ -131,6 +133,10 @@ def test_learner_runs_momentum_notebook_and_moves_mu_slider(tmp_path):
 
 def test_learner_runs_hessian_notebook_and_moves_saddle_noise_slider(tmp_path):
     _in_lab(tmp_path, HESSIAN_NOTEBOOK, _drive_saddle_escape, budget_s=180)
+
+
+def test_learner_runs_search_notebook_and_moves_budget_slider(tmp_path):
+    _in_lab(tmp_path, SEARCH_NOTEBOOK, _drive_search, budget_s=180)
 
 
 def _kernel_connected(url: str) -> tuple[bool, list]:
@@ -325,3 +331,44 @@ def _drive_saddle_escape(page, panel, tmp_path: Path) -> None:
     _image_shown_at_pixel_size(page, image)
     dash.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "saddle_dashboard.png"))
+
+
+def _drive_search(page, panel, tmp_path: Path) -> None:
+    """Chapter 05's search dashboard: a smaller budget shows fewer trials and a new best."""
+    readouts = page.locator(".widget-html").filter(has_text="best trial")
+    dash = panel.locator(".jp-OutputArea-output .widget-vbox").filter(has=readouts).first
+    readout = dash.locator(".widget-html").filter(has_text="best trial").first
+    readout.wait_for(state="visible")
+    budget = dash.locator(".widget-slider").filter(has_text="budget (trials)").first
+    handle = budget.locator(".noUi-handle").first
+    value = budget.locator(".widget-readout").first
+    image = dash.locator("img").first
+    dash.scroll_into_view_if_needed()
+    for loc in (handle, value, image):
+        loc.wait_for(state="visible")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=image.element_handle())
+    page.wait_for_function("el => el.innerText.includes('budget 16')", arg=readout.element_handle())
+    before = {"src": image.get_attribute("src"), "budget": value.inner_text(),
+              "readout": readout.inner_text()}
+    assert before["budget"].strip() == "16", before
+
+    handle.focus()
+    for _ in range(4):
+        handle.press("ArrowLeft")  # step 1: budget 16 -> 12
+    page.wait_for_function("([img, old]) => img.getAttribute('src') !== old && img.complete",
+                           arg=[image.element_handle(), before["src"]], timeout=30 * MS)
+    page.wait_for_function("el => el.innerText.includes('budget 12')", arg=readout.element_handle(),
+                           timeout=30 * MS)
+    panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=30 * MS)
+    after = {"src": image.get_attribute("src"), "budget": value.inner_text(),
+             "readout": readout.inner_text()}
+    assert after["budget"].strip() == "12", after
+
+    def regret(text: str) -> float:
+        return float(text.split("regret ")[1].split(")")[0])
+
+    # the best of the first 12 trials is never better than the best of the first 16
+    assert regret(after["readout"]) >= regret(before["readout"]), (before, after)
+    _image_shown_at_pixel_size(page, image)
+    dash.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "search_dashboard.png"))
