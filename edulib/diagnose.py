@@ -7,10 +7,21 @@ numbers that show it and what to try next::
     d = diagnose(hist)            # Diagnosis(verdict="oscillating", evidence=[...], advice=[...])
     print(d)                      # or just `d` in Jupyter (rendered as Markdown)
 
+    mon = Monitor(every=10)       # edulib.babysit: also read inside the network
+    hist = train(model, params, opt, split, epochs=30, monitor=mon)
+    d = diagnose(hist, n_classes=10, monitor=mon)
+
 The verdicts, checked in this order (the first that fits wins):
 
 =================  ==========================================================================
 ``too_short``      fewer than ``min_evaluations`` finite evaluations: nothing to read yet
+``dead_units``     with ``monitor=`` (an :class:`edulib.babysit.Monitor` of the run): at the
+                   last recorded step at least ``dead_fraction`` of the units of some hidden
+                   layer are 0 on every example of the batch (dead ReLUs, which get no
+                   gradient), and the run did not diverge: train() did not stop it, every
+                   loss is finite, it does not end above ``diverge_rise`` x the initial loss
+                   and the start is not ``bad_init`` (a spike on the way that came back down
+                   is reported, not read as divergence: it is how large steps kill units)
 ``diverging``      the run was stopped as diverged, a loss is NaN/inf, the final training loss
                    is above ``diverge_rise`` x the initial one, or it jumped above ``spike`` x
                    (a rise counts only when it is also more than ``abs_floor`` in absolute terms)
@@ -34,8 +45,11 @@ The verdicts, checked in this order (the first that fits wins):
 
 With ``n_classes=C`` an initial loss above ``init_ratio`` x :math:`\ln C` (the loss of a uniform
 guess) adds a line of evidence whatever the verdict, and is the verdict unless the run is too
-short to read or diverging. All thresholds live in :data:`THRESHOLDS` (relative changes are
-fractions: 0.01 = 1%). They are rules of thumb tuned on the course's standardised data (losses
+short to read or diverging. With ``monitor=`` a hidden layer at least ``dead_fraction`` dead at
+the last recorded step adds a line of evidence whatever the verdict too; the loss curve alone
+often reads such a run as ``lr_too_small`` or ``plateau``, whose advice (a larger learning rate,
+momentum) does not address the cause. All thresholds live in :data:`THRESHOLDS` (relative
+changes are fractions: 0.01 = 1%). They are rules of thumb tuned on the course's standardised data (losses
 of order 1 at initialisation), not laws: read the evidence, not only the verdict.
 """
 
@@ -49,6 +63,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks as chk
+from .babysit import Monitor
 
 __all__ = ["ADVICE", "THRESHOLDS", "VERDICTS", "Diagnosis", "diagnose"]
 
@@ -69,11 +84,13 @@ THRESHOLDS: dict[str, float] = {
     "steady_ratio": 0.5,     # last-half drop >= 0.5 x first-half drop: still falling steadily
     "healthy_drop": 0.5,     # a healthy run has cut the training loss by >= 50%
     "init_ratio": 3.0,       # with n_classes: an initial loss > 3 x ln(C) flags a bad init
+    "dead_fraction": 0.5,    # with monitor: >= 50% of a hidden layer's units dead at the end
 }
 """Every threshold :func:`diagnose` uses, in one place (edit a copy and pass ``thresholds=``)."""
 
 VERDICTS: dict[str, str] = {
     "too_short": "not enough of a curve to read yet",
+    "dead_units": "a hidden layer has stopped passing signal: most of its ReLUs are dead",
     "diverging": "the loss is blowing up: the steps are too large",
     "bad_init": "the start is far off: the initial loss is far above a uniform guess",
     "oscillating": "the loss bounces up and down instead of settling: the steps overshoot",
@@ -86,6 +103,15 @@ VERDICTS: dict[str, str] = {
 
 ADVICE: dict[str, list[str]] = {
     "too_short": ["train for more epochs (at least 2) and diagnose again"],
+    "dead_units": [
+        "dead from the first step: start the hidden biases at zero (or a small positive value "
+        "such as 0.01), not negative",
+        "dead later in the run: lower the learning rate (one huge step can push a layer's "
+        "pre-activations below zero for every input), or warm it up",
+        "use He initialisation (the default for ReLU layers: model.init_params(seed=0))",
+        "use a leaky ReLU (a small slope for z < 0 keeps a gradient flowing), or Adam, whose "
+        "per-coordinate steps are not shrunk by a small gradient",
+    ],
     "diverging": [
         "divide the learning rate by 10 (for a quadratic loss GD needs lr < 2/λ_max)",
         "standardise the inputs (a raw feature scale inflates λ_max)",
@@ -180,6 +206,7 @@ _RANGES: dict[str, tuple[float, float | None, bool]] = {
     "slow_total": (0.0, 1.0, False), "small_grad": (0.0, None, False),
     "flat_rel": (0.0, None, False), "steady_ratio": (0.0, None, False),
     "healthy_drop": (0.0, 1.0, False), "init_ratio": (0.0, None, True),
+    "dead_fraction": (0.0, 1.0, True),
 }
 _COUNTS = ("min_evaluations", "osc_min_rises")
 
@@ -227,7 +254,7 @@ class _Reading:
 
 
 def diagnose(history: Any, n_classes: int | None = None,
-             thresholds: dict[str, float] | None = None) -> Diagnosis:
+             thresholds: dict[str, float] | None = None, monitor: Any = None) -> Diagnosis:
     r"""Name what the loss curves of ``history`` (an :class:`edulib.train.History`) show.
 
     Reads the training loss at each evaluation (``train_loss``: :math:`L_0` at
@@ -242,6 +269,14 @@ def diagnose(history: Any, n_classes: int | None = None,
     a uniform guess: an initial loss above ``init_ratio`` x :math:`\ln C` adds a line of
     evidence (a bad initialisation or unscaled inputs), whatever the verdict, and makes the
     verdict ``bad_init`` unless the run is too short to read or diverging.
+
+    ``monitor``: the :class:`edulib.babysit.Monitor` that watched this run (``train(...,
+    monitor=mon)``), to read its dead fraction per hidden layer (``mon.dead``). When some layer
+    is at least ``dead_fraction`` dead at the last recorded step, that adds a line of evidence
+    (whether the units were already dead at step 0 or died during the run), whatever the
+    verdict, and makes the verdict ``dead_units`` unless the run is too short to read, was
+    stopped or has a NaN/inf loss, ends above ``diverge_rise`` x its initial loss, or is
+    ``bad_init``. A monitor of a model without hidden layers adds nothing.
     """
     if not (hasattr(history, "train_loss") and hasattr(history, "grad_norm")
             and hasattr(history, "diverged")):
@@ -251,8 +286,10 @@ def diagnose(history: Any, n_classes: int | None = None,
     if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(
             n_classes, (int, np.integer)) or n_classes < 2):
         raise ValueError(f"n_classes must be None or an int >= 2, received {n_classes!r}")
+    _check_monitor(monitor, history)
     r = _Reading(history, th)
     bad_init = n_classes is not None and _flag_bad_init(r, int(n_classes))
+    dead = monitor is not None and _flag_dead_units(r, monitor)
     if _stopped_or_not_finite(r):
         return r.done("diverging")
     if r.train.size < th["min_evaluations"]:
@@ -263,6 +300,9 @@ def diagnose(history: Any, n_classes: int | None = None,
         return r.done("too_short")
     r.numbers.update(initial_loss=r.L0, final_loss=float(r.train[-1]),
                      max_train_loss=float(r.train.max()))
+    if dead and not bad_init and not _ends_up(r):
+        _note_spike(r)
+        return r.done("dead_units")
     if _rose(r):
         return r.done("diverging")
     if bad_init:
@@ -273,6 +313,61 @@ def diagnose(history: Any, n_classes: int | None = None,
     if _overfits(r):
         return r.done("overfitting")
     return r.done(_speed(r))
+
+
+def _check_monitor(monitor: Any, history: Any) -> None:
+    """``monitor`` is None or the :class:`edulib.babysit.Monitor` of this run."""
+    if monitor is None:
+        return
+    if not isinstance(monitor, Monitor):
+        raise TypeError("monitor must be None or an edulib.babysit.Monitor (passed to train(..., "
+                        f"monitor=mon) for this run), received {type(monitor).__name__}")
+    if not monitor.steps:
+        raise ValueError("monitor must have recorded the run (pass it to train(..., monitor=mon)); "
+                         f"received {monitor!r}, which recorded nothing")
+    if monitor.steps[-1] >= max(int(history.steps), 1):
+        raise ValueError(f"monitor must be the Monitor of this run: it recorded step "
+                         f"{monitor.steps[-1]}, the history has {history.steps} step(s)")
+
+
+def _flag_dead_units(r: _Reading, monitor: Any) -> bool:
+    """Is some hidden layer at least ``dead_fraction`` dead at the last recorded step? (adds
+    the evidence and the numbers when it is)"""
+    th, step = r.th["dead_fraction"], monitor.steps[-1]
+    dead = []
+    for k, v in monitor.dead.items():
+        r.numbers[f"dead_{k}"] = float(v[-1])
+        if v[-1] >= th:
+            dead.append(k)
+    if not dead:
+        return False
+    r.numbers["dead_fraction"] = max(float(monitor.dead[k][-1]) for k in dead)
+    for k in dead:
+        first, last = monitor.dead[k][0], monitor.dead[k][-1]
+        when = ("already at step 0: the start killed them (negative biases, a bad initialisation)"
+                if first >= th else
+                f"against {_pct(first)} at step 0: they died during the run (large steps push "
+                "the pre-activations below zero for every input)")
+        r.evidence.append(f"{_pct(last)} of the units of hidden layer {k} are 0 on every example "
+                          f"of the batch at step {step} (the last recorded), {when}; a dead ReLU "
+                          "passes no gradient back, so the layer stops learning and the loss "
+                          "curve stalls")
+    return True
+
+
+def _ends_up(r: _Reading) -> bool:
+    """Does the run end above ``diverge_rise`` x its initial loss (still blown up)?"""
+    last = float(r.train[-1])
+    return last > r.th["diverge_rise"] * r.L0 and last - r.L0 > r.th["abs_floor"]
+
+
+def _note_spike(r: _Reading) -> None:
+    """A spike above ``spike`` x L0 on the way to dead units: the evidence of how they died."""
+    top, i_max = float(r.train.max()), int(np.argmax(r.train))
+    if top > r.th["spike"] * max(r.L0, 0.0) and top - r.L0 > r.th["abs_floor"]:
+        r.evidence.append(f"on the way the train loss spiked from {_g(r.L0)} to {_g(top)} at "
+                          f"epoch {i_max} and came back down to {_g(float(r.train[-1]))}: "
+                          f"steps too large at {r.lr_now}")
 
 
 def _flag_bad_init(r: _Reading, n_classes: int) -> bool:

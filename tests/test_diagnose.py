@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edulib import models
+from edulib.babysit import Monitor
 from edulib.data import Split, digits
 from edulib.diagnose import ADVICE, THRESHOLDS, VERDICTS, Diagnosis, diagnose
 from edulib.optim import SGD
@@ -204,7 +205,98 @@ def test_early_stopping_does_not_hide_a_divergence(split):
     assert over.stop_reason == "early_stopping" and not over.diverged
 
 
+# ------------------------------------------------------------------------------ with a Monitor
+DEEP = models.MLP(64, (32, 32), 10)
+
+
+def watched(data, lr, seed=0, b1=0.0, b2=0.0, epochs=10, every=5):
+    """An MLP trained with a Monitor (SGD, momentum 0.9, batches of 64): (history, monitor)."""
+    params = DEEP.init_params(seed=seed)
+    params["b1"][...] = b1
+    params["b2"][...] = b2
+    mon = Monitor(every=every)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
+        hist = train(DEEP, params, SGD(params, lr=lr, momentum=0.9), data, epochs=epochs,
+                     batch_size=64, seed=seed, monitor=mon)
+    return hist, mon
+
+
+def test_a_dead_layer_is_named_dead_units(split):
+    # b2 = -100: every unit of layer 2 is 0 on every input from the start, gets no gradient and
+    # stays dead; the logits are b3 alone, so the loss sits near ln 10 with a tiny gradient
+    for seed in range(3):
+        hist, mon = watched(split, lr=0.1, seed=seed, b2=-100.0)
+        assert mon.dead["A2"] == [1.0] * len(mon.steps)
+        curve_only = diagnose(hist, n_classes=10)
+        assert curve_only.verdict == "plateau"  # the curve alone reads a flat stretch
+        d = diagnose(hist, n_classes=10, monitor=mon)
+        assert d.verdict == "dead_units" and d.advice == ADVICE["dead_units"], str(d)
+        assert d.meaning == VERDICTS["dead_units"]
+        assert d.numbers["dead_A2"] == 1.0 == d.numbers["dead_fraction"]
+        assert d.numbers["dead_A1"] == mon.dead["A1"][-1] < THRESHOLDS["dead_fraction"]
+        assert d.evidence[0].startswith(f"100% of the units of hidden layer A2 are 0 on every "
+                                        f"example of the batch at step {mon.steps[-1]} (the last "
+                                        "recorded), already at step 0")
+        assert not any("layer A1" in e for e in d.evidence)
+        # 100% dead is at the strictest threshold too
+        assert diagnose(hist, monitor=mon, thresholds={"dead_fraction": 1.0}).verdict == "dead_units"
+
+
+def test_units_killed_during_the_run_and_partly_dead_layers(split):
+    # lr = 0.5: healthy at step 0, then large steps push layer 2 below zero for every input
+    hist, mon = watched(split, lr=0.5, seed=0)
+    assert mon.dead["A2"][0] == 0.0 and mon.dead["A2"][-1] == 1.0
+    assert diagnose(hist, n_classes=10).verdict == "oscillating"
+    d = diagnose(hist, n_classes=10, monitor=mon)
+    assert d.verdict == "dead_units" and "against 0% at step 0: they died during the run" in d.evidence[0]
+    # hidden biases at -3: 94% of layer 2 dead at the end; read as too slow by the curve alone
+    hist, mon = watched(split, lr=0.01, seed=0, b1=-3.0, b2=-3.0)
+    last = mon.dead["A2"][-1]
+    assert 0.9 < last < 1.0 and mon.dead["A2"][0] > THRESHOLDS["dead_fraction"]
+    assert diagnose(hist, n_classes=10).verdict == "lr_too_small"
+    assert diagnose(hist, n_classes=10, monitor=mon).verdict == "dead_units"
+    # a threshold above the measured fraction: no dead layer, the curve's verdict and evidence
+    strict = diagnose(hist, n_classes=10, monitor=mon, thresholds={"dead_fraction": 0.95})
+    assert strict.verdict == "lr_too_small"
+    assert strict.evidence == diagnose(hist, n_classes=10).evidence
+    at_it = diagnose(hist, n_classes=10, monitor=mon, thresholds={"dead_fraction": last})
+    assert at_it.verdict == "dead_units"  # at least the threshold counts
+
+
+def test_a_monitor_that_sees_no_dead_layer_changes_nothing(split):
+    for seed in range(5):  # lr = 0.1: healthy on 4 seeds, oscillating on seed 2; few dead units
+        hist, mon = watched(split, lr=0.1, seed=seed)
+        assert max(v[-1] for v in mon.dead.values()) < THRESHOLDS["dead_fraction"]
+        plain, seen = diagnose(hist, n_classes=10), diagnose(hist, n_classes=10, monitor=mon)
+        assert seen.verdict == plain.verdict and seen.evidence == plain.evidence
+        assert seen.numbers["dead_A2"] == mon.dead["A2"][-1]
+        if seed != 2:
+            assert seen.verdict == "healthy"
+    # a model without hidden layers: the monitor has no dead fractions to read
+    params = SOFTMAX.init_params(seed=0)
+    mon = Monitor(every=5)
+    hist = train(SOFTMAX, params, SGD(params, lr=1.0), split, epochs=5, batch_size=64, seed=0,
+                 monitor=mon)
+    assert mon.dead == {} and diagnose(hist, monitor=mon) == diagnose(hist)
+
+
+def test_the_monitor_is_checked(split):
+    hist, mon = watched(split, lr=0.1, epochs=2)
+    for bad in ({"dead": {"A2": [1.0]}}, mon.dead, "Monitor"):
+        with pytest.raises(TypeError, match=r"monitor must be None or an edulib.babysit.Monitor"
+                                            rf".*received {type(bad).__name__}"):
+            diagnose(hist, monitor=bad)
+    with pytest.raises(ValueError, match="monitor must have recorded the run.*recorded nothing"):
+        diagnose(hist, monitor=Monitor())
+    _, longer = watched(split, lr=0.1, epochs=4)  # the monitor of another, longer run
+    with pytest.raises(ValueError, match=rf"monitor must be the Monitor of this run: it recorded "
+                                         rf"step {longer.steps[-1]}, the history has 10 step"):
+        diagnose(hist, monitor=longer)
+
+
 # ------------------------------------------------------------------------------ edges of the rules
+
 # Hand-built histories: losses at exactly zero do not come out of a short real run.
 def curve(losses, grad=1e-9):
     return History(train_loss=list(losses), grad_norm=[grad] * (len(losses) - 1),
@@ -227,6 +319,34 @@ def test_losses_near_zero_use_an_absolute_floor(losses, verdict):
         assert " x)" not in d.evidence[0]  # no ratio to a zero initial loss
 
 
+def dead_monitor(steps, dead_a2):
+    """A Monitor holding hand-set dead fractions of one hidden layer (no training)."""
+    mon = Monitor(every=1)
+    mon.steps, mon.dead = list(steps), {"A2": list(dead_a2)}
+    return mon
+
+
+def test_dead_units_after_a_spike_but_not_after_a_divergence():
+    mon = dead_monitor([0, 3], [0.0, 1.0])
+    # the loss spiked 15 x and came back down: the curve alone says diverging
+    spiked = curve([2.8, 44.6, 2.78, 2.31, 2.31], grad=1e-3)
+    assert diagnose(spiked).verdict == "diverging"
+    d = diagnose(spiked, monitor=mon)
+    assert d.verdict == "dead_units"
+    assert d.evidence[1] == ("on the way the train loss spiked from 2.8 to 44.6 at epoch 1 and "
+                             "came back down to 2.31: steps too large at lr=0.1")
+    # still 7 x up at the end: diverging, with the dead layer as evidence
+    up = diagnose(curve([2.8, 44.6, 30.0, 25.0, 20.0], grad=1e-3), monitor=mon)
+    assert up.verdict == "diverging" and up.evidence[0].startswith("100% of the units of hidden "
+                                                                   "layer A2")
+    # stopped by train: diverging
+    stopped = dataclasses.replace(spiked, diverged=True, message="diverged at step 3")
+    assert diagnose(stopped, monitor=mon).verdict == "diverging"
+    # too short to read: too_short, with the evidence
+    short = diagnose(curve([2.8, 2.3], grad=1e-3), monitor=dead_monitor([0], [1.0]))
+    assert short.verdict == "too_short" and "layer A2" in short.evidence[0]
+
+
 def test_min_evaluations_two_reads_a_one_epoch_run(split):
     one = run(SOFTMAX, split, lr=1.0, epochs=1)
     assert diagnose(one).verdict == "too_short"
@@ -245,6 +365,8 @@ def test_min_evaluations_two_reads_a_one_epoch_run(split):
     ({"min_evaluations": 1}, ValueError, ["thresholds['min_evaluations']", "1"]),
     ({"min_evaluations": 3.5}, TypeError, ["thresholds['min_evaluations']", "int", "3.5"]),
     ({"osc_min_rises": True}, TypeError, ["thresholds['osc_min_rises']", "int", "True"]),
+    ({"dead_fraction": 0.0}, ValueError, ["thresholds['dead_fraction']", "(0.0, 1.0]", "0.0"]),
+    ({"dead_fraction": 1.2}, ValueError, ["thresholds['dead_fraction']", "1.2"]),
     ([("spike", 2.0)], TypeError, ["thresholds", "dict", "list"]),
 ])
 def test_each_threshold_is_checked_by_name(split, thresholds, exc, words):

@@ -64,7 +64,7 @@ def test_drawn_curves_are_the_records(dash, runs):
             np.testing.assert_array_equal(dash.artists[f"ratio {k}"].get_ydata(),
                                           np.where(r > 0, r, np.nan))
         assert dash.state["run"] == name
-        assert dash.state["verdict"] == diagnose.diagnose(hist, n_classes=10).verdict
+        assert dash.state["verdict"] == diagnose.diagnose(hist, n_classes=10, monitor=mon).verdict
 
 
 def test_step_slider_picks_the_recorded_step_at_or_before_it(dash, runs):
@@ -109,6 +109,21 @@ def test_readout_ties_the_verdict_to_the_numbers(dash, runs):
     assert healthy["dead"]["A2"] < 0.2                          # ... unlike the healthy run's
 
 
+def test_the_verdict_reads_the_monitor(dash, runs):
+    # the curve alone calls the bias -3 run too slow; with its monitor diagnose sees the dead
+    # layers, and the panel shows that verdict (the other runs keep their curve's verdict)
+    for name, (hist, mon) in runs.items():
+        dash.controls["run"].value = name
+        want = diagnose.diagnose(hist, n_classes=10, monitor=mon).verdict
+        assert dash.state["verdict"] == want == babysit_reading(hist, mon, n_classes=10)["verdict"]
+        assert f"diagnose says <b>{want}</b>" in dash.readout.value
+        if name != "dead (bias -3)":
+            assert want == diagnose.diagnose(hist, n_classes=10).verdict
+    hist, mon = runs["dead (bias -3)"]
+    assert diagnose.diagnose(hist, n_classes=10).verdict == "lr_too_small"
+    assert dash.state["verdict"] == "dead_units" and mon.dead["A2"][-1] > 0.5
+
+
 def test_image_shown_at_its_pixel_size(dash):
     from PIL import Image
 
@@ -145,6 +160,9 @@ def test_bad_arguments_name_themselves(runs):
         babysit_dashboard({"a": runs["healthy"][0]})
     with pytest.raises(TypeError, match=r"runs\['a'\]\[0\] must be an edulib.train.History"):
         babysit_dashboard({"a": (1, runs["healthy"][1])})
+    with pytest.raises(TypeError, match=r"runs\['a'\]\[1\] must be an edulib.babysit.Monitor, "
+                                        r"received dict"):
+        babysit_dashboard({"a": (runs["healthy"][0], vars(runs["healthy"][1]))})
     with pytest.raises(ValueError, match=r"runs\['a'\] must have a Monitor that recorded"):
         babysit_dashboard({"a": (History(), Monitor())})
     other = _run(0.02, every=5)

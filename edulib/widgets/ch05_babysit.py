@@ -7,7 +7,8 @@ update/weight ratio :math:`\lVert\Delta\theta\rVert/\lVert\theta\rVert` of each 
 healthy :math:`10^{-3}` dashed), and the activation and gradient histograms of each layer at
 the step chosen with a slider (a marker shows that step on the two curves). The readout gives
 :func:`edulib.diagnose.diagnose`'s verdict of the run next to the babysitting numbers that
-explain it. Nothing is trained on a move: the dropdown and the slider only move artists.
+explain it (``diagnose`` is given the run's monitor, so it can name dead units: verdict
+``dead_units``). Nothing is trained on a move: the dropdown and the slider only move artists.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from .. import _checks as chk
-from ..babysit import HEALTHY_RATIO
+from ..babysit import HEALTHY_RATIO, Monitor
 from ..diagnose import diagnose
 from ..plots import _CURVE_COLORS, histogram_density
 from .core import SLIDER_LAYOUT, WIDE, Dashboard, _new_figure
@@ -42,7 +43,7 @@ def _check_runs(runs: Any) -> dict[str, tuple[Any, Any]]:
         if not all(hasattr(hist, k) for k in ("loss", "train_loss", "diverged")):
             raise TypeError(f"runs[{name!r}][0] must be an edulib.train.History, received "
                             f"{type(hist).__name__}")
-        if not all(hasattr(mon, k) for k in ("steps", "update_ratio", "act_hist", "grad_hist")):
+        if not isinstance(mon, Monitor):
             raise TypeError(f"runs[{name!r}][1] must be an edulib.babysit.Monitor, received "
                             f"{type(mon).__name__}")
         if not mon.steps or not mon.act_hist:
@@ -61,16 +62,17 @@ def babysit_reading(history: Any, monitor: Any, at: int = -1, n_classes: int | N
                     verdict: str | None = None) -> dict[str, Any]:
     """The numbers the panel shows for one run at recorded step number ``at`` (an index into
     ``monitor.steps``): ``step``, ``verdict`` (:func:`edulib.diagnose.diagnose` with
-    ``n_classes``, unless ``verdict`` is given: the dashboard computes it once per run), ``ratio``
-    and ``median_ratio`` (per weight matrix: at that step, over the run), ``dead`` (per hidden
-    layer, at that step), ``act_std`` and ``grad_std`` (per layer, at that step), ``loss``
-    (the mini-batch loss of that step)."""
+    ``n_classes`` and ``monitor``, unless ``verdict`` is given: the dashboard computes it once
+    per run), ``ratio`` and ``median_ratio`` (per weight matrix: at that step, over the run),
+    ``dead`` (per hidden layer, at that step), ``act_std`` and ``grad_std`` (per layer, at that
+    step), ``loss`` (the mini-batch loss of that step)."""
     n = len(monitor.steps)
     at = chk.check_int(at, "at", low=-n, high=n - 1) % n
     step = monitor.steps[at]
     return {
         "step": step, "index": at,
-        "verdict": diagnose(history, n_classes=n_classes).verdict if verdict is None else verdict,
+        "verdict": (diagnose(history, n_classes=n_classes, monitor=monitor).verdict
+                    if verdict is None else verdict),
         "ratio": {k: v[at] for k, v in monitor.update_ratio.items()},
         "median_ratio": {k: float(np.median(v)) for k, v in monitor.update_ratio.items()},
         "dead": {k: v[at] for k, v in monitor.dead.items()},
@@ -90,7 +92,8 @@ def babysit_dashboard(runs: Mapping[str, tuple[Any, Any]], *, run: str | None = 
     ``Monitor(every=...)`` for all) and a slider over the optimizer steps; the panel shows the
     chosen run: loss per step, update/weight ratio per layer, activation and gradient
     histograms per layer at the recorded step at or before the slider's (runs that stopped
-    early show their last one). ``n_classes`` is passed to :func:`edulib.diagnose.diagnose`.
+    early show their last one). ``n_classes`` and each run's monitor are passed to
+    :func:`edulib.diagnose.diagnose`.
 
     ``state``: the :func:`babysit_reading` of the shown run and step, plus ``run``. Moves only
     update artists and axis limits (a full redraw of the figure, well under 300 ms).
@@ -145,7 +148,8 @@ def babysit_dashboard(runs: Mapping[str, tuple[Any, Any]], *, run: str | None = 
     art["grad_title"] = ax_grad.set_title("")
     art["loss_title"] = ax_loss.set_title("")
     state: dict[str, Any] = {}
-    verdicts = {name: diagnose(h, n_classes=n_classes).verdict for name, (h, _) in runs.items()}
+    verdicts = {name: diagnose(h, n_classes=n_classes, monitor=m).verdict
+                for name, (h, m) in runs.items()}
 
     def update() -> None:
         name = controls["run"].value
