@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import hashlib
 import importlib
 import io
 import json
 import linecache
+import marshal
 import os
 import pkgutil
 import select
@@ -65,9 +67,17 @@ DENIED_IMPORTS = frozenset({"torch", "jax", "jaxlib", "tensorflow", "autograd", 
 DENIED_EVENTS = ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                  "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "pty.",
                  "socket.", "ctypes.", "gc.get_", "sys._current_frames", "code.__new__",
-                 "sys.remote_exec", "_winapi.", "winreg.")
+                 "sys.remote_exec", "_winapi.", "winreg.",
+                 # links and a changing working directory would retarget a path between the
+                 # hook's check and the kernel's open (os.chdir also covers os.fchdir)
+                 "os.symlink", "os.link", "os.chdir")
 WRITE_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
-                "os.symlink", "os.link", "os.truncate", "os.utime", "shutil.")
+                "os.truncate", "os.utime", "shutil.")
+# what a process may read of its own /proc entry (and of its threads' task/<tid>/ entries):
+# never fd/, cwd, root, exe, map_files, mem or environ
+PROC_SELF_SAFE = frozenset({"status", "stat", "statm", "maps", "smaps", "smaps_rollup", "limits",
+                            "cgroup", "mountinfo", "mounts", "sched", "io", "comm", "cpuset",
+                            "numa_maps", "oom_score", "personality", "schedstat", "wchan"})
 
 EXERCISE_MODULES = ("engine", "ch01", "ch02", "ch03", "ch04", "ch05")
 MAX_EVENT_BYTES = 64 * 1024 * 1024
@@ -232,6 +242,41 @@ def install_tripwires(targets: list[str], report_fd: int) -> None:
 
 
 # ------------------------------------------------------------------ the audit hook
+def fingerprint(code: types.CodeType) -> bytes:
+    """What a code object computes, whatever its file name: a digest of its bytecode, names and
+    constants (nested code objects by their own fingerprints)."""
+    consts = tuple(fingerprint(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    try:
+        blob = marshal.dumps((code.co_code, consts, code.co_names))
+    except ValueError:                  # a constant marshal cannot write: its repr
+        blob = marshal.dumps((code.co_code, repr(consts), code.co_names))
+    return hashlib.sha256(blob).digest()
+
+
+def edulib_fingerprints() -> frozenset[bytes]:
+    """The fingerprint of every code object of edulib's loaded modules (module code, functions,
+    methods, nested functions, comprehensions), from their source files."""
+    out: set[bytes] = set()
+    todo = []
+    for name, mod in list(sys.modules.items()):
+        path = getattr(mod, "__file__", None) or ""
+        if not (name == "edulib" or name.startswith("edulib.")) or not path.endswith(".py"):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                todo.append(compile(f.read(), path, "exec"))
+        except (OSError, SyntaxError, ValueError):
+            continue
+    while todo:
+        code = todo.pop()
+        out.add(fingerprint(code))
+        todo += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return frozenset(out)
+
+
+_EDULIB_FINGERPRINTS: frozenset[bytes] = frozenset()
+
+
 def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str,
                   sandbox_root: str) -> None:
     """An audit hook for learner code (see the module docstring); it cannot be removed.
@@ -245,11 +290,57 @@ def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str,
     me = str(os.getpid())
 
     def real(path: Any) -> str | None:
+        """The path resolved, or None when it is refused outright: not absolute, with a ``..``
+        component, or reaching a /proc entry other than the process's own harmless files on
+        the way (``/proc/<me>/fd/N/...``, ``/dev/fd/N/...``, ``/proc/self/cwd/...``)."""
         if type(path) is bytes:
             path = path.decode("utf-8", "surrogateescape")
-        if type(path) is not str or not path.startswith("/"):
+        if type(path) is not str or not path.startswith("/") or "\0" in path:
             return None
-        return os.path.realpath(path)
+        if ".." in path.split("/"):
+            return None
+        final, links = walk(path)
+        if final is None or not all(proc_ok(p) for p in [path, final, *links]):
+            return None
+        return final
+
+    def walk(path: str) -> tuple[str | None, list[str]]:
+        """Like os.path.realpath, also returning every symbolic link passed on the way."""
+        todo = [p for p in reversed(path.split("/")) if p not in ("", ".")]
+        cur, links = "/", []
+        while todo:
+            comp = todo.pop()
+            if comp == "..":                # only from a link's target
+                cur = os.path.dirname(cur)
+                continue
+            nxt = os.path.join(cur, comp)
+            try:
+                target = os.readlink(nxt)
+            except OSError:
+                cur = nxt
+                continue
+            links.append(nxt)
+            if len(links) > 40:
+                return None, links
+            if target.startswith("/"):
+                cur = "/"
+            todo += [p for p in reversed(target.split("/")) if p not in ("", ".")]
+        return cur, links
+
+    def proc_ok(path: str) -> bool:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) < 2 or parts[0] != "proc":
+            return True
+        if parts[1].isdigit() and parts[1] != me:
+            return False                    # another process
+        if parts[1] not in (me, "self", "thread-self"):
+            return True
+        rest = parts[2:]
+        if parts[1] == "thread-self":
+            rest = ["task", "0", *rest]
+        if rest[:1] == ["task"]:
+            rest = rest[2:] if len(rest) > 2 else []
+        return not rest or (len(rest) == 1 and rest[0] in PROC_SELF_SAFE)
 
     def inside(path: str, root: str) -> bool:
         return path == root or path.startswith(root.rstrip("/") + "/")
@@ -259,10 +350,7 @@ def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str,
             return False
         if inside(path, sandbox_root) and not inside(path, write_root):
             return False
-        parts = path.split("/")
-        if len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit():
-            return parts[2] == me and (len(parts) < 4 or parts[3] not in ("mem", "environ"))
-        return True
+        return proc_ok(path)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event.startswith(DENIED_EVENTS):
@@ -271,6 +359,10 @@ def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str,
             if type(args[0]) is int:
                 return
             path = real(args[0])
+            if path is None and type(args[0]) in (str, bytes) and (
+                    args[0][:1] in ("/", b"/")):    # '..', or through /proc/<me>/fd, cwd ...
+                text = args[0] if type(args[0]) is str else args[0].decode("utf-8", "replace")
+                raise PermissionError(f"not allowed while grading: reading {text}")
             if path is None:
                 raise PermissionError("not allowed while grading: open() of a relative path or a "
                                       "non-path object (use an absolute path)")
@@ -282,9 +374,12 @@ def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str,
             if writes and not inside(path, write_root):
                 raise PermissionError(f"not allowed while grading: writing {path}")
         elif event in ("os.listdir", "os.scandir"):
-            path = real(args[0]) if args and args[0] is not None else None
-            if path is not None and not readable(path):
-                raise PermissionError(f"not allowed while grading: listing {path}")
+            if args and args[0] is not None and type(args[0]) is not int:
+                arg = args[0].decode("utf-8", "surrogateescape") if type(args[0]) is bytes \
+                    else args[0]
+                path = real(os.path.join(os.getcwd(), arg) if type(arg) is str else arg)
+                if path is None or not readable(path):
+                    raise PermissionError(f"not allowed while grading: listing {args[0]!r}")
         elif event.startswith(WRITE_EVENTS):
             for a in args[:2]:
                 if type(a) not in (str, bytes):
@@ -300,7 +395,9 @@ def install_guard(deny_read: tuple[str, ...], write_root: str, edulib_dir: str,
                 raise PermissionError(f"not allowed while grading: setting {args[1]}")
         elif event in ("function.__new__", "exec"):
             code = args[0]
-            if isinstance(code, types.CodeType) and inside(real(code.co_filename) or "", edulib_dir):
+            if isinstance(code, types.CodeType) and (
+                    inside(real(code.co_filename) or "", edulib_dir)
+                    or fingerprint(code) in _EDULIB_FINGERPRINTS):   # e.g. from marshal.loads
                 raise PermissionError("not allowed while grading: running edulib's code objects")
 
     sys.addaudithook(hook)
@@ -382,12 +479,19 @@ def run_item(ns: dict[str, Any], req: dict[str, Any], fd: int, cfg: dict[str, An
 
 
 def _supervise(pid: int, rfd: int, req: dict[str, Any]) -> None:
-    """Forward the child's events; kill it when a cell or the item overruns its limit."""
+    """Forward the child's events; kill it when a cell or the item overruns its limit.
+
+    The learner's code can write to the event pipe too: a ``"cell"`` event counts only for the
+    next cell of the request (each once), ``"cells_done"`` only once, and no event moves the
+    absolute deadline, ``cell_limit * (cells + 1) + item_limit`` from the start."""
     cell_limit, item_limit = float(req["cell_timeout"]), float(req["timeout"])
-    deadline = time.monotonic() + cell_limit
-    phase, buf, done = "starting", b"", False
+    expected = [int(i) for i, _ in req.get("cells", [])]
+    start = time.monotonic()
+    hard = start + cell_limit * (len(expected) + 1) + item_limit
+    deadline = start + cell_limit
+    phase, buf, done, next_cell = "starting", b"", False, 0
     while True:
-        left = deadline - time.monotonic()
+        left = min(deadline, hard) - time.monotonic()
         ready = select.select([rfd], [], [], max(left, 0.0))[0] if left > 0 else []
         if not ready:
             with contextlib.suppress(ProcessLookupError):
@@ -414,8 +518,14 @@ def _supervise(pid: int, rfd: int, req: dict[str, Any]) -> None:
             event["child"] = True              # marks what the fork said (it cannot say "exit")
             kind = event.get("event")
             if kind == "cell":
-                phase, deadline = f"cell {event.get('index')}", time.monotonic() + cell_limit
+                if phase == "cases" or next_cell >= len(expected) \
+                        or event.get("index") != expected[next_cell]:
+                    continue                   # forged: not the next cell
+                next_cell += 1
+                phase, deadline = f"cell {event['index']}", time.monotonic() + cell_limit
             elif kind == "cells_done":
+                if phase == "cases":
+                    continue
                 phase, deadline = "cases", time.monotonic() + item_limit
             elif kind == "item_done":
                 done = True
@@ -443,6 +553,8 @@ def _preload() -> str:
     with contextlib.suppress(Exception):
         data.digits(seed=0)                 # warms scikit-learn's loader cache
     builtins.display = _display             # type: ignore[attr-defined]
+    global _EDULIB_FINGERPRINTS
+    _EDULIB_FINGERPRINTS = edulib_fingerprints()
     return os.path.dirname(os.path.realpath(edulib.__file__))
 
 

@@ -81,14 +81,22 @@ def class_secret(env: str = "EDULIB_CLASS_SECRET") -> str:
     return secret
 
 
-def hidden_seeds(secret: str, item: Item) -> list[int]:
-    """``item.n_hidden`` seeds in [1000, 10**6 + 1000) from HMAC-SHA256(secret, test_id)."""
+def hidden_seeds(secret: str, item: Item, code: str = "") -> list[int]:
+    """``item.n_hidden`` seeds in [1000, 10**6 + 1000) from HMAC-SHA256(secret, test_id, code).
+
+    ``code`` is a digest of the learner's code (:func:`edulib.grading.trusted.code_digest`):
+    any change of the code draws other hidden cases, so inputs leaked through one submission's
+    feedback are worthless for the next, while regrading the same notebook gives the same."""
     if not isinstance(secret, str) or len(secret) < 8:
         raise ValueError("the class secret must be a string of at least 8 characters "
                          "(set EDULIB_CLASS_SECRET)")
+    if not isinstance(code, str):
+        raise TypeError(f"code must be a str (a digest of the learner's cells), got "
+                        f"{type(code).__name__}")
     out = []
     for k in range(item.n_hidden):
-        digest = hmac.new(secret.encode(), f"{item.test_id}/{k}".encode(), hashlib.sha256).digest()
+        msg = f"{item.test_id}/{k}" if not code else f"{item.test_id}/{code}/{k}"
+        digest = hmac.new(secret.encode(), msg.encode(), hashlib.sha256).digest()
         out.append(1000 + int.from_bytes(digest[:8], "big") % 10**6)
     return out
 

@@ -140,7 +140,9 @@ def start_child(limits: Limits | None = None) -> tuple[subprocess.Popen, str, st
         args += ["--ro-bind", mpl, mpl, "--chdir", inner, "--clearenv"]
         for k, v in _child_env(inner, mpl).items():
             args += ["--setenv", k, v]
-        cmd, env, cwd = args + cmd, None, workdir
+        # bubblewrap itself (PID 1 in the sandbox, whose /proc/1/environ the child can see)
+        # starts with a bare environment too: nothing of the grader's, the class secret above all
+        cmd, env, cwd = args + cmd, {"PATH": "/usr/bin:/bin"}, workdir
     else:
         env, cwd = _child_env(workdir, mpl), workdir
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -32,8 +32,8 @@ from .items import Item, hidden_seeds, items_for
 from .sandbox import Limits, isolation
 from .session import Session
 
-__all__ = ["CellRun", "ItemGrade", "NotebookGrade", "grade_notebook", "program", "program_key",
-           "result_path"]
+__all__ = ["CellRun", "ItemGrade", "NotebookGrade", "code_digest", "grade_notebook", "program",
+           "program_key", "result_path"]
 
 VERSION = "1"          # bump when grading changes, so cached results are recomputed
 
@@ -185,6 +185,14 @@ def program_key(cells: list[Cell], secret: str) -> str:
     return h.hexdigest()
 
 
+def code_digest(cells: list[Cell]) -> str:
+    """A digest of the learner's code in a notebook (solution cells and cells they added or
+    changed): the hidden cases are drawn from it and the secret (:func:`items.hidden_seeds`)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([c.source for c in cells if c.role in ("solution", "learner")]).encode())
+    return h.hexdigest()
+
+
 def _normalized(source: str) -> str:
     """A cell's code with names, comments, docstrings and layout normalised away."""
     try:
@@ -277,9 +285,14 @@ def _run_cases(session: Session, base: dict[str, Any], cases: list[dict[str, Any
                 elif kind == "cells_done":
                     phase = "cases"
                 elif kind == "case":
-                    current_case = int(ev["index"])
+                    if phase == "cases":
+                        current_case = int(ev["index"])
                 elif kind == "case_done":
+                    # only the answer to the case being run counts: the learner's code can
+                    # write lines to the pipe too, e.g. from a cell before any case ran
                     k = int(ev["index"])
+                    if phase != "cases" or k != current_case:
+                        continue
                     if 0 <= k < len(cases) and outcomes[k] is None:
                         outcomes[k] = _outcome(ev)
                     current_case = None
@@ -339,7 +352,7 @@ def _anonymised(res: CheckResult, start: int) -> list[CaseResult]:
 def _grade_item(session: Session, item: Item, cells: list[Cell], plan: list[tuple[int, str]],
                 secret: str, cell_timeout: float, cells_seen: dict[int, CellRun],
                 published: dict[str, str], skip: set[int]) -> ItemGrade:
-    seeds = [0] + hidden_seeds(secret, item)
+    seeds = [0] + hidden_seeds(secret, item, code_digest(cells))
     solution = next((c for c in cells if c.role == "solution" and c.grade_id == item.solution_id),
                     None)
     base = {"answer": item.answer, "kind": item.kind, "forbidden": list(item.forbidden),
@@ -424,8 +437,12 @@ def grade_notebook(submission: Any, source: Any, *, secret: str, cell_timeout: f
         ok = {i for i, _ in prelude if not session.prelude.get(i)}
         plan = _plan(cells, ok)
         # what the cells print, for the feedback, from a run that holds no case data
-        _run_cases(session, {"answer": "", "kind": "cells"}, [], plan, 0.0, cell_timeout, seen,
-                   skip)
+        try:
+            _run_cases(session, {"answer": "", "kind": "cells"}, [], plan, 0.0, cell_timeout,
+                       seen, skip)
+        except RuntimeError:            # the child stopped answering: the items still run
+            session.base.close()
+            session = start()
         for item in items:
             try:
                 grades.append(_grade_item(session, item, cells, plan, secret, cell_timeout, seen,
