@@ -217,6 +217,15 @@ class Optimizer:
             return d
         return -g if self.maximize else g
 
+    def _decay(self, p: Any, g: Any, lr: float, wd: float, decoupled: bool) -> Any:
+        r"""Weight decay: decoupled, :math:`\theta \leftarrow \theta(1 - \eta\lambda)` in place (AdamW),
+        or coupled, :math:`g \leftarrow g + \lambda\theta`; returns the gradient to use."""
+        if decoupled:
+            if wd != 0:
+                p *= 1.0 - lr * wd                              # θ ← θ (1 - ηλ)
+            return self._effective_grad(p, g, 0.0)
+        return self._effective_grad(p, g, wd)                   # g ← g + λθ
+
     def _check_flags(self, *names: str) -> None:
         """Each flag as a bool: True/False (Python or NumPy) or 0/1; a string is refused."""
         for flag in names:
@@ -493,6 +502,18 @@ class RMSprop(Optimizer):
         p -= s                                                  # θ_t = θ_{t-1} - η s
 
 
+
+def _update_moments(s: Any, g: Any, m: Any, v: Any, beta1: float, beta2: float) -> None:
+    r"""Adam's moment estimates in place (``s`` is scratch): :math:`m \leftarrow m + (1-\beta_1)
+    (g - m)`, :math:`v \leftarrow \beta_2 v + (1-\beta_2) g^2`, in torch's rounding order."""
+    apply_into(s, "subtract", g, m)                             # m_t = m + (1-β1)(g - m)
+    s *= 1.0 - beta1
+    m += s
+    v *= beta2                                                  # v_t = β2 v + (1-β2) g²
+    apply_into(s, "multiply", g, g)
+    s *= 1.0 - beta2
+    v += s
+
 class Adam(Optimizer):
     r"""Adam, exactly as ``torch.optim.Adam``: momentum plus RMSProp scaling, bias-corrected.
 
@@ -549,21 +570,10 @@ class Adam(Optimizer):
         step = state["step"]
         lr, wd, eps = float(self.lr), float(self.weight_decay), float(self.eps)
         beta1, beta2 = float(self.betas[0]), float(self.betas[1])
-        if self._decoupled:
-            if wd != 0:
-                p *= 1.0 - lr * wd                              # θ ← θ (1 - ηλ)
-            g = self._effective_grad(p, g, 0.0)
-        else:
-            g = self._effective_grad(p, g, wd)                  # g ← g + λθ
+        g = self._decay(p, g, lr, wd, self._decoupled)
         s = self._scratch(p)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        apply_into(s, "subtract", g, m)                         # m_t = m + (1-β1)(g - m)
-        s *= 1.0 - beta1
-        m += s
-        v *= beta2                                              # v_t = β2 v + (1-β2) g²
-        apply_into(s, "multiply", g, g)
-        s *= 1.0 - beta2
-        v += s
+        _update_moments(s, g, m, v, beta1, beta2)
 
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
@@ -672,12 +682,7 @@ class NAdam(Optimizer):
         step = state["step"]
         lr, wd, eps = float(self.lr), float(self.weight_decay), float(self.eps)
         beta1, beta2, psi = float(self.betas[0]), float(self.betas[1]), float(self.momentum_decay)
-        if self.decoupled_weight_decay:
-            if wd != 0:
-                p *= 1.0 - lr * wd                              # θ ← θ (1 - ηλ)
-            g = self._effective_grad(p, g, 0.0)
-        else:
-            g = self._effective_grad(p, g, wd)                  # g ← g + λθ
+        g = self._decay(p, g, lr, wd, self.decoupled_weight_decay)
         bias_correction2 = 1 - beta2**step
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))           # μ_t
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))  # μ_{t+1}
@@ -685,13 +690,7 @@ class NAdam(Optimizer):
         mu_product = state["mu_product"]
         s, d = self._scratch(p), self._scratch(p, 1)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        apply_into(s, "subtract", g, m)                         # m_t = m + (1-β1)(g - m)
-        s *= 1.0 - beta1
-        m += s
-        v *= beta2                                              # v_t = β2 v + (1-β2) g²
-        apply_into(s, "multiply", g, g)
-        s *= 1.0 - beta2
-        v += s
+        _update_moments(s, g, m, v, beta1, beta2)
         apply_into(d, "divide", v, bias_correction2)            # d = √(v / (1-β2^t)) + ε
         apply_into(d, "sqrt", d)
         d += eps
