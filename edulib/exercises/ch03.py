@@ -26,9 +26,9 @@ from .engine import (
     _diagnose,
     _digits_split,
     _eigen_range,
-    _portable,
     _returned,
     _run,
+    _schedule_values,
     _titled,
     recipe,
     uses_case,
@@ -321,18 +321,7 @@ def _warmup_cosine_variant(lr0: float, warmup: int, total: int, f: float, kind: 
 
 def _drive_schedule(fn: Callable[..., Any], lr0: float, warmup: int, total: int,
                     start_factor: float) -> np.ndarray:
-    out = []
-    for t in range(total):
-        value = fn(t, lr0, warmup, total, start_factor)
-        if value is None:
-            raise ValueError(f"warmup_cosine returned None at t={t}: did you forget the `return` "
-                             "statement?")
-        arr = np.asarray(_portable(value)[0], dtype=np.float64)
-        if arr.size != 1:
-            raise ValueError(f"warmup_cosine must return one number, received shape {arr.shape} "
-                             f"at t={t}")
-        out.append(float(arr.reshape(())))
-    return np.array(out)
+    return _schedule_values(fn, "warmup_cosine", total, lr0, warmup, total, start_factor)
 
 
 _SCHEDULE_HINTS = {

@@ -31,6 +31,7 @@ from .engine import (
     _diagnose,
     _portable,
     _run,
+    _schedule_values,
     _titled,
     recipe,
     uses_case,
@@ -531,18 +532,8 @@ def _one_cycle_variant(total: int, max_lr: float, pct_start: float, div_factor: 
 
 def _drive_one_cycle(fn: Callable[..., Any], total: int, max_lr: float, pct_start: float,
                      div_factor: float, final_div_factor: float) -> np.ndarray:
-    out = []
-    for t in range(total):
-        value = fn(t, total, max_lr, pct_start, div_factor, final_div_factor)
-        if value is None:
-            raise ValueError(f"one_cycle_lr returned None at step {t}: did you forget the `return` "
-                             "statement?")
-        arr = np.asarray(_portable(value)[0], dtype=np.float64)
-        if arr.size != 1:
-            raise ValueError(f"one_cycle_lr must return one number, received shape {arr.shape} "
-                             f"at step {t}")
-        out.append(float(arr.reshape(())))
-    return np.array(out)
+    return _schedule_values(fn, "one_cycle_lr", total, total, max_lr, pct_start, div_factor,
+                            final_div_factor)
 
 
 _ONE_CYCLE_HINTS = {

@@ -837,6 +837,23 @@ def _returned(value: Any, n: int, what: str, step: int) -> tuple[np.ndarray, ...
     return tuple(np.array(_portable(v)[0], dtype=np.float64) for v in value)
 
 
+def _schedule_values(fn: Callable[..., Any], what: str, n_steps: int, *args: Any) -> np.ndarray:
+    """``fn(t, *args)`` for ``t = 0 .. n_steps - 1`` as floats (a learning-rate schedule), or a
+    ValueError naming ``what`` and the step when a value is None or not one number."""
+    out = []
+    for t in range(n_steps):
+        value = fn(t, *args)
+        if value is None:
+            raise ValueError(f"{what} returned None at step {t}: did you forget the `return` "
+                             "statement?")
+        arr = np.asarray(_portable(value)[0], dtype=np.float64)
+        if arr.size != 1:
+            raise ValueError(f"{what} must return one number, received shape {arr.shape} "
+                             f"at step {t}")
+        out.append(float(arr.reshape(())))
+    return np.array(out)
+
+
 def _check_seeds(seeds: Any) -> list[int]:
     """A lab's ``seeds``: a non-empty sequence of ints >= 0 (TypeError/ValueError otherwise)."""
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:

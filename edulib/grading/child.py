@@ -54,6 +54,7 @@ CHILD_SAFE = frozenset({
     "engine._call_here", "engine._copy", "engine._mutations", "engine._same", "engine._change",
     "engine._portable", "engine._describe_exception", "engine.materialize", "engine.Recipe.build",
     "engine._digits_split", "engine.recipe", "engine._returned", "engine._drive_without",
+    "engine._schedule_values",
     "engine._adam_step_off", "engine._warmup_cosine_off", "engine._two_loop_off",
     "ch02.test_function", "ch02._quadratic_matrix", "ch02.lr_max_matrix",
     "ch03._drive_momentum", "ch03._drive_adam", "ch03._drive_schedule", "ch03._halved",
