@@ -705,8 +705,10 @@ class _Run:
             count = hist.epochs + 1
         else:
             return
+        if count <= o.average_start:
+            return
         finite = all(bool(self.xp.all(self.xp.isfinite(p))) for p in self.params.values())
-        if count > o.average_start and finite:  # a blown-up step is caught at the next check
+        if finite:  # a blown-up step is caught at the next check
             o.average.update_parameters(self.params)
 
     @contextmanager
